@@ -1,0 +1,76 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu.h"
+#include "probes.h"
+
+/* Each probe adds its line here; its entry point lives in its own file. */
+static const hs_probe_entry probe_table[] = {
+    { NULL, NULL, NULL },
+};
+
+const char *const *hs_probe_names(void)
+{
+    static const char *names[sizeof probe_table / sizeof probe_table[0]];
+    size_t n = 0;
+    for (const hs_probe_entry *e = probe_table; e->name; e++)
+        names[n++] = e->name;
+    names[n] = NULL;
+    return names;
+}
+
+const char *hs_probe_summary(const char *name)
+{
+    for (const hs_probe_entry *e = probe_table; e->name; e++)
+        if (strcmp(e->name, name) == 0)
+            return e->summary;
+    return NULL;
+}
+
+int hs_probe_run(const char *name, json_object *params, const char *device, json_object *result,
+                 hs_error *err)
+{
+    const hs_probe_entry *entry = NULL;
+    for (const hs_probe_entry *e = probe_table; e->name; e++)
+        if (strcmp(e->name, name) == 0)
+            entry = e;
+    if (!entry) {
+        char list[256] = "";
+        for (const hs_probe_entry *e = probe_table; e->name; e++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                     e == probe_table ? "" : ", ", e->name);
+        return hs_err(err, "unknown probe '%s' (built-in probes: %s)", name, list);
+    }
+    bool use_cuda;
+    if (!device || strcmp(device, "auto") == 0) {
+        hs_gpu_device *devs = NULL;
+        use_cuda = hs_gpu_built_with_cuda() && hs_gpu_list(&devs, NULL) > 0;
+        free(devs);
+    } else if (strcmp(device, "cpu") == 0) {
+        use_cuda = false;
+    } else if (strcmp(device, "cuda") == 0) {
+        hs_gpu_device *devs = NULL;
+        if (!hs_gpu_built_with_cuda())
+            return hs_err(err, "device = \"cuda\", but this hypersweep was built without CUDA");
+        int n = hs_gpu_list(&devs, err);
+        free(devs);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return hs_err(err, "device = \"cuda\", but no GPU is visible "
+                               "(CUDA_VISIBLE_DEVICES=%s)",
+                          getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES")
+                                                         : "unset");
+        use_cuda = true;
+    } else {
+        return hs_err(err, "device must be auto, cpu or cuda, not '%s'", device);
+    }
+    if (entry->run(params, use_cuda, result, err) < 0)
+        return hs_err_prefix(err, "probe %s", name);
+    if (!json_object_object_get_ex(result, "device", NULL))
+        json_object_object_add(result, "device", json_object_new_string(use_cuda ? "cuda" : "cpu"));
+    if (!json_object_object_get_ex(result, "warnings", NULL))
+        json_object_object_add(result, "warnings", json_object_new_array());
+    return 0;
+}
