@@ -8,10 +8,10 @@
 #include <stdio.h>
 
 typedef struct hs_cli_opt {
-    const char *name;  /* long name */
-    int key;           /* short letter or a code >= 256 */
-    int has_arg;       /* no_argument / required_argument */
-    const char *arg;   /* argument name for the help text */
+    const char *name; /* long name */
+    int key;          /* short letter or a code >= 256 */
+    int has_arg;      /* no_argument / required_argument */
+    const char *arg;  /* argument name for the help text */
     const char *help;
 } hs_cli_opt;
 

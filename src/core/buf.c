@@ -98,13 +98,27 @@ int hs_buf_put_json_string(hs_buf *b, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         int rc;
         switch (*p) {
-        case '"': rc = hs_buf_puts(b, "\\\""); break;
-        case '\\': rc = hs_buf_puts(b, "\\\\"); break;
-        case '\n': rc = hs_buf_puts(b, "\\n"); break;
-        case '\t': rc = hs_buf_puts(b, "\\t"); break;
-        case '\r': rc = hs_buf_puts(b, "\\r"); break;
-        case '\b': rc = hs_buf_puts(b, "\\b"); break;
-        case '\f': rc = hs_buf_puts(b, "\\f"); break;
+        case '"':
+            rc = hs_buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            rc = hs_buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            rc = hs_buf_puts(b, "\\n");
+            break;
+        case '\t':
+            rc = hs_buf_puts(b, "\\t");
+            break;
+        case '\r':
+            rc = hs_buf_puts(b, "\\r");
+            break;
+        case '\b':
+            rc = hs_buf_puts(b, "\\b");
+            break;
+        case '\f':
+            rc = hs_buf_puts(b, "\\f");
+            break;
         default:
             if (*p < 0x20)
                 rc = hs_buf_printf(b, "\\u%04x", *p);

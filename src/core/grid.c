@@ -39,7 +39,7 @@ struct dim {
     int line;
     struct axis *axes; /* LIST: one; ZIP: several of equal length */
     size_t naxes;
-    const char *name;  /* VARIANT: the axis name */
+    const char *name; /* VARIANT: the axis name */
     struct variant *variants;
     size_t nvariants;
     uint64_t count;
@@ -151,15 +151,23 @@ static int sline(const config_setting_t *s)
 static const char *type_word(const config_setting_t *s)
 {
     switch (config_setting_type(s)) {
-    case CONFIG_TYPE_GROUP: return "a group";
+    case CONFIG_TYPE_GROUP:
+        return "a group";
     case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: return "an integer";
-    case CONFIG_TYPE_FLOAT: return "a float";
-    case CONFIG_TYPE_STRING: return "a string";
-    case CONFIG_TYPE_BOOL: return "a boolean";
-    case CONFIG_TYPE_ARRAY: return "an array";
-    case CONFIG_TYPE_LIST: return "a list";
-    default: return "nothing";
+    case CONFIG_TYPE_INT64:
+        return "an integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a float";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_ARRAY:
+        return "an array";
+    case CONFIG_TYPE_LIST:
+        return "a list";
+    default:
+        return "nothing";
     }
 }
 
@@ -230,9 +238,15 @@ static int read_scalar(hs_grid *g, const config_setting_t *s, const char *what, 
 {
     switch (config_setting_type(s)) {
     case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: *out = hs_value_int(config_setting_get_int64(s)); return 0;
-    case CONFIG_TYPE_FLOAT: *out = hs_value_float(config_setting_get_float(s)); return 0;
-    case CONFIG_TYPE_BOOL: *out = hs_value_bool(config_setting_get_bool(s) != 0); return 0;
+    case CONFIG_TYPE_INT64:
+        *out = hs_value_int(config_setting_get_int64(s));
+        return 0;
+    case CONFIG_TYPE_FLOAT:
+        *out = hs_value_float(config_setting_get_float(s));
+        return 0;
+    case CONFIG_TYPE_BOOL:
+        *out = hs_value_bool(config_setting_get_bool(s) != 0);
+        return 0;
     case CONFIG_TYPE_STRING: {
         const char *str = config_setting_get_string(s);
         if (!hs_utf8_valid(str, strlen(str)))
@@ -243,7 +257,8 @@ static int read_scalar(hs_grid *g, const config_setting_t *s, const char *what, 
         *out = hs_value_str(dup);
         return 0;
     }
-    default: return gerr(g, sline(s), err, "%s must be a scalar value, not %s", what, type_word(s));
+    default:
+        return gerr(g, sline(s), err, "%s must be a scalar value, not %s", what, type_word(s));
     }
 }
 
@@ -272,8 +287,12 @@ static int get_number(hs_grid *g, const config_setting_t *parent, const char *ke
     double v;
     switch (config_setting_type(s)) {
     case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64: v = (double)config_setting_get_int64(s); break;
-    case CONFIG_TYPE_FLOAT: v = config_setting_get_float(s); break;
+    case CONFIG_TYPE_INT64:
+        v = (double)config_setting_get_int64(s);
+        break;
+    case CONFIG_TYPE_FLOAT:
+        v = config_setting_get_float(s);
+        break;
     default:
         return gerr(g, sline(s), err, "%s.%s must be a number, not %s", where, key, type_word(s));
     }
@@ -290,8 +309,7 @@ static int get_int(hs_grid *g, const config_setting_t *parent, const char *key, 
     if (!s)
         return 0;
     if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
-        return gerr(g, sline(s), err, "%s.%s must be an integer, not %s", where, key,
-                    type_word(s));
+        return gerr(g, sline(s), err, "%s.%s must be an integer, not %s", where, key, type_word(s));
     long long v = config_setting_get_int64(s);
     if (v < lo || v > hi)
         return gerr(g, sline(s), err, "%s.%s = %lld is out of range [%lld, %lld]", where, key, v,
@@ -377,8 +395,7 @@ static int pinfo_declare(hs_grid *g, const char *name, int line, hs_error *err)
     return 0;
 }
 
-static int check_param_name(hs_grid *g, const char *name, int line, const char *what,
-                            hs_error *err)
+static int check_param_name(hs_grid *g, const char *name, int line, const char *what, hs_error *err)
 {
     if (!is_identifier(name))
         return gerr(g, line, err, "%s '%s' is not an identifier (letters, digits and _)", what,
@@ -423,9 +440,8 @@ static int parse_variant(hs_grid *g, const config_setting_t *s, struct variant *
     if (!is_identifier(v->name))
         return gerr(g, v->line, err, "variant name '%s' is not an identifier", v->name);
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-        return gerr(g, v->line, err,
-                    "variant '%s' must be a group of parameters ({ ... }), not %s", v->name,
-                    type_word(s));
+        return gerr(g, v->line, err, "variant '%s' must be a group of parameters ({ ... }), not %s",
+                    v->name, type_word(s));
     int len = config_setting_length(s);
     v->bundle = g_calloc(g, (size_t)len, sizeof *v->bundle);
     v->bundle_lines = g_calloc(g, (size_t)len, sizeof *v->bundle_lines);
@@ -644,8 +660,10 @@ static int dim_names(hs_grid *g, const struct dim *d, struct name_set *out, hs_e
         if (k >= 0) {
             int line = vn.e[k].line;
             free(vn.e);
-            return gerr(g, line, err, "parameter '%s' is defined twice (it is also the axis at "
-                                      "line %d)", d->name, d->line);
+            return gerr(g, line, err,
+                        "parameter '%s' is defined twice (it is also the axis at "
+                        "line %d)",
+                        d->name, d->line);
         }
         for (size_t i = 0; i < vn.n; i++)
             if (nset_find(out, vn.e[i].name) < 0 && nset_add(out, vn.e[i].name, vn.e[i].line) < 0) {
@@ -706,15 +724,19 @@ static int apply_zip(hs_grid *g, const config_setting_t *zs, hs_error *err)
             for (d = 0; d < g->ndims; d++) {
                 struct dim *dm = &g->dims[d];
                 if (dm->kind == DIM_VARIANT && strcmp(dm->name, name) == 0)
-                    return gerr(g, line, err, "zip: '%s' is a variant axis; only list axes can "
-                                              "be zipped", name);
+                    return gerr(g, line, err,
+                                "zip: '%s' is a variant axis; only list axes can "
+                                "be zipped",
+                                name);
                 if (dm->kind == DIM_LIST && strcmp(dm->axes[0].name, name) == 0)
                     break;
                 if (dm->kind == DIM_ZIP) {
                     for (size_t a = 0; a < dm->naxes; a++)
                         if (strcmp(dm->axes[a].name, name) == 0)
-                            return gerr(g, line, err, "zip: axis '%s' is already in another zip "
-                                                      "group", name);
+                            return gerr(g, line, err,
+                                        "zip: axis '%s' is already in another zip "
+                                        "group",
+                                        name);
                 }
             }
             if (d == g->ndims)
@@ -859,8 +881,9 @@ int hs_run_params_json(const hs_run *run, hs_buf *out)
     if (hs_buf_putc(out, '{') < 0)
         return -1;
     for (size_t i = 0; i < run->nparams; i++)
-        if ((i && hs_buf_putc(out, ',') < 0) || hs_buf_put_json_string(out, run->params[i].name) < 0 ||
-            hs_buf_putc(out, ':') < 0 || hs_value_put_json(out, &run->params[i].value) < 0)
+        if ((i && hs_buf_putc(out, ',') < 0) ||
+            hs_buf_put_json_string(out, run->params[i].name) < 0 || hs_buf_putc(out, ':') < 0 ||
+            hs_value_put_json(out, &run->params[i].value) < 0)
             return -1;
     return hs_buf_putc(out, '}');
 }
@@ -898,8 +921,8 @@ const hs_value *hs_run_get(const hs_run *run, const char *name)
 
 /* ---- exclude / include rules --------------------------------------------------------- */
 
-static int parse_rules(hs_grid *g, const config_setting_t *s, const char *what,
-                       struct rule **out, size_t *nout, hs_error *err)
+static int parse_rules(hs_grid *g, const config_setting_t *s, const char *what, struct rule **out,
+                       size_t *nout, hs_error *err)
 {
     if (!s)
         return 0;
@@ -926,8 +949,9 @@ static int parse_rules(hs_grid *g, const config_setting_t *s, const char *what,
         struct rule *r = &(*out)[i];
         r->line = sline(e) ? sline(e) : sline(s);
         if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-            return gerr(g, r->line, err, "%s entry %zu must be a group { name = value; ... }, not %s",
-                        what, i + 1, type_word(e));
+            return gerr(g, r->line, err,
+                        "%s entry %zu must be a group { name = value; ... }, not %s", what, i + 1,
+                        type_word(e));
         int n = config_setting_length(e);
         if (n == 0)
             return gerr(g, r->line, err, "%s entry %zu is empty", what, i + 1);
@@ -1192,7 +1216,8 @@ static int expand(hs_grid *g, const struct rule *includes, size_t nincludes, hs_
             for (size_t k = 0; k < r->n; k++)
                 if (strcmp(r->names[k], g->constants[c].name) == 0)
                     given = true;
-            if (plist_push(&cell, g->constants[c].name, given && v ? *v : g->constants[c].value) < 0)
+            if (plist_push(&cell, g->constants[c].name, given && v ? *v : g->constants[c].value) <
+                0)
                 goto oom;
         }
         for (size_t k = 0; k < r->n; k++)
@@ -1244,8 +1269,8 @@ static int expand(hs_grid *g, const struct rule *includes, size_t nincludes, hs_
                      other, i, hs_buf_str(&b),
                      strcmp(hs_buf_str(&a), hs_buf_str(&b)) ? " once defaults are left out" : "");
             else
-                gerr(g, line, err, "runs %ld (%s) and %zu (%s) hash to the same id %s",
-                     other, hs_buf_str(&a), i, hs_buf_str(&b), run->id);
+                gerr(g, line, err, "runs %ld (%s) and %zu (%s) hash to the same id %s", other,
+                     hs_buf_str(&a), i, hs_buf_str(&b), run->id);
             hs_buf_free(&a);
             hs_buf_free(&b);
             hs_buf_free(&ca);
@@ -1339,13 +1364,15 @@ static int check_placeholder(const char *name, enum hs_tmpl_kind kind, void *arg
         return 0;
     }
     if (c->builtins_only)
-        return hs_err(err, "%s may only use the built-ins {run_id}, {run_dir}, {run_index}, "
-                           "{sweep} and {gpu}, not parameter '%s' (a parameter value must never "
-                           "choose a path)",
+        return hs_err(err,
+                      "%s may only use the built-ins {run_id}, {run_dir}, {run_index}, "
+                      "{sweep} and {gpu}, not parameter '%s' (a parameter value must never "
+                      "choose a path)",
                       c->what, name);
     if (!pinfo_find(g, name))
-        return hs_err(err, "{%s} names no parameter and no built-in (run_id, run_dir, run_index, "
-                           "sweep, gpu)",
+        return hs_err(err,
+                      "{%s} names no parameter and no built-in (run_id, run_dir, run_index, "
+                      "sweep, gpu)",
                       name);
     if (kind != HS_TMPL_PLAIN)
         return 0;
@@ -1353,8 +1380,9 @@ static int check_placeholder(const char *name, enum hs_tmpl_kind kind, void *arg
         if (!hs_run_get(&g->runs[r], name)) {
             hs_buf d = { 0 };
             hs_run_describe(g, &g->runs[r], &d);
-            hs_err(err, "{%s} is not set for run %zu (%s); write {%s?} to leave the element out "
-                        "for runs without it",
+            hs_err(err,
+                   "{%s} is not set for run %zu (%s); write {%s?} to leave the element out "
+                   "for runs without it",
                    name, r, hs_buf_str(&d), name);
             hs_buf_free(&d);
             return -1;
@@ -1374,16 +1402,17 @@ static int check_template(hs_grid *g, const char *tmpl, int line, const char *wh
 
 /* ---- sections ------------------------------------------------------------------------ */
 
-static const char *const top_keys[] = { "name",     "description", "run",     "axes",
-                                        "constants", "defaults",   "zip",     "exclude",
-                                        "include",  "metrics",     "analysis", "limits", NULL };
-static const char *const run_keys[] = { "runner", "argv",    "shell",   "probe",   "device",
-                                        "workdir", "results", "cleanup", "files",   "env",
-                                        "timeout", "grace",   "retries", "gpus",    "log_limit",
+static const char *const top_keys[] = { "name",      "description", "run",      "axes",
+                                        "constants", "defaults",    "zip",      "exclude",
+                                        "include",   "metrics",     "analysis", "limits",
                                         NULL };
+static const char *const run_keys[] = { "runner",  "argv",    "shell",     "probe",
+                                        "device",  "workdir", "results",   "cleanup",
+                                        "files",   "env",     "timeout",   "grace",
+                                        "retries", "gpus",    "log_limit", NULL };
 static const char *const metrics_keys[] = { "rename", "required", "keep", "on_warnings", NULL };
-static const char *const analysis_keys[] = { "target", "secondary", "by",   "method_axis",
-                                             "tasks",  "baseline",  "params", "diagnostics",
+static const char *const analysis_keys[] = { "target", "secondary",       "by",     "method_axis",
+                                             "tasks",  "baseline",        "params", "diagnostics",
                                              "avg",    "lower_is_better", NULL };
 static const char *const limits_keys[] = { "max_runs", NULL };
 static const char *const file_keys[] = { "path", "text", NULL };
@@ -1446,14 +1475,15 @@ static int parse_run(hs_grid *g, const config_setting_t *run, struct tmpl_refs *
                     "run.device must be \"auto\", \"cpu\" or \"cuda\", not \"%s\"", sp->device);
     if (sp->runner == HS_RUNNER_EXEC) {
         if (sp->probe)
-            return gerr(g, line_of(run, "probe"), err,
-                        "run.probe is only for runner = \"probe\"");
+            return gerr(g, line_of(run, "probe"), err, "run.probe is only for runner = \"probe\"");
         if (!sp->argv && !sp->shell)
-            return gerr(g, sline(run), err, "run needs 'argv' (the command) or, as an explicit "
-                                            "opt-in, 'shell'");
+            return gerr(g, sline(run), err,
+                        "run needs 'argv' (the command) or, as an explicit "
+                        "opt-in, 'shell'");
         if (sp->argv && sp->shell)
-            return gerr(g, line_of(run, "shell"), err, "run has both 'argv' and 'shell'; choose "
-                                                       "one");
+            return gerr(g, line_of(run, "shell"), err,
+                        "run has both 'argv' and 'shell'; choose "
+                        "one");
         if (sp->argv && sp->argc == 0)
             return gerr(g, line_of(run, "argv"), err, "run.argv is empty");
         if (config_setting_get_member(run, "device"))
@@ -1461,8 +1491,9 @@ static int parse_run(hs_grid *g, const config_setting_t *run, struct tmpl_refs *
                         "run.device is only for runner = \"probe\"");
     } else {
         if (!sp->probe)
-            return gerr(g, sline(run), err, "runner = \"probe\" needs run.probe (the probe "
-                                            "name: prune, kvcache, weightquant)");
+            return gerr(g, sline(run), err,
+                        "runner = \"probe\" needs run.probe (the probe "
+                        "name: prune, kvcache, weightquant)");
         if (sp->argv || sp->shell)
             return gerr(g, line_of(run, sp->argv ? "argv" : "shell"), err,
                         "a probe run has no argv or shell; its parameters are the run's "
@@ -1493,7 +1524,8 @@ static int parse_run(hs_grid *g, const config_setting_t *run, struct tmpl_refs *
     const config_setting_t *ll = config_setting_get_member(run, "log_limit");
     if (ll) {
         long long bytes = -1;
-        if (config_setting_type(ll) == CONFIG_TYPE_INT || config_setting_type(ll) == CONFIG_TYPE_INT64)
+        if (config_setting_type(ll) == CONFIG_TYPE_INT ||
+            config_setting_type(ll) == CONFIG_TYPE_INT64)
             bytes = config_setting_get_int64(ll);
         else if (config_setting_type(ll) == CONFIG_TYPE_STRING)
             bytes = hs_parse_bytes(config_setting_get_string(ll));
@@ -1529,8 +1561,7 @@ static int parse_run(hs_grid *g, const config_setting_t *run, struct tmpl_refs *
                             e[i].name);
             if (strncmp(e[i].name, "HYPERSWEEP_", 11) == 0 ||
                 strcmp(e[i].name, "CUDA_VISIBLE_DEVICES") == 0)
-                return gerr(g, sline(m), err, "run.env: %s is set by hypersweep itself",
-                            e[i].name);
+                return gerr(g, sline(m), err, "run.env: %s is set by hypersweep itself", e[i].name);
             hs_value val;
             char what[128];
             snprintf(what, sizeof what, "run.env.%s", e[i].name);
@@ -1644,8 +1675,10 @@ static int check_axis_ref(hs_grid *g, const config_setting_t *parent, const char
                           const char *name, hs_error *err)
 {
     if (name && !pinfo_find(g, name))
-        return gerr(g, line_of(parent, key), err, "analysis.%s names '%s', which is not a "
-                                                  "parameter of this grid", key, name);
+        return gerr(g, line_of(parent, key), err,
+                    "analysis.%s names '%s', which is not a "
+                    "parameter of this grid",
+                    key, name);
     return 0;
 }
 
@@ -1666,8 +1699,8 @@ static int parse_analysis(hs_grid *g, const config_setting_t *a, hs_error *err)
         get_string(g, a, "tasks", "analysis", &an->tasks, err) < 0 ||
         get_string(g, a, "baseline", "analysis", &an->baseline, err) < 0 ||
         get_string_list(g, a, "params", "analysis", &an->params, &an->nparams, err) < 0 ||
-        get_string_list(g, a, "diagnostics", "analysis", &an->diagnostics, &an->ndiagnostics,
-                        err) < 0 ||
+        get_string_list(g, a, "diagnostics", "analysis", &an->diagnostics, &an->ndiagnostics, err) <
+            0 ||
         get_string_list(g, a, "avg", "analysis", &an->avg, &an->navg, err) < 0 ||
         get_bool(g, a, "lower_is_better", "analysis", &an->lower_is_better, err) < 0)
         return -1;
@@ -1739,8 +1772,10 @@ static int parse_defaults(hs_grid *g, const config_setting_t *d, hs_error *err)
         const config_setting_t *m = config_setting_get_elem(d, (unsigned)i);
         const char *name = config_setting_name(m);
         if (!pinfo_find(g, name))
-            return gerr(g, sline(m), err, "defaults names '%s', which is not a parameter of "
-                                          "this grid", name);
+            return gerr(g, sline(m), err,
+                        "defaults names '%s', which is not a parameter of "
+                        "this grid",
+                        name);
         char what[256];
         snprintf(what, sizeof what, "default of '%s'", name);
         if (read_scalar(g, m, what, &g->defaults[i].value, err) < 0)
@@ -1766,8 +1801,8 @@ static int load(hs_grid *g, const hs_grid_opts *opts, hs_error *err)
     free(dir);
     if (!config_read_string(&g->cfg, g->text)) {
         const char *f = config_error_file(&g->cfg);
-        return hs_err(err, "%s:%d: syntax error: %s", f ? f : g->path,
-                      config_error_line(&g->cfg), config_error_text(&g->cfg));
+        return hs_err(err, "%s:%d: syntax error: %s", f ? f : g->path, config_error_line(&g->cfg),
+                      config_error_text(&g->cfg));
     }
     const config_setting_t *root = config_root_setting(&g->cfg);
     if (check_keys(g, root, "the grid file", top_keys, err) < 0)
@@ -1779,8 +1814,9 @@ static int load(hs_grid *g, const hs_grid_opts *opts, hs_error *err)
     if (!name)
         return gerr(g, 0, err, "missing 'name' (the sweep's name, e.g. name = \"llama-pruning\";)");
     if (!name[0] || strlen(name) > 128 || name[0] == '.')
-        return gerr(g, line_of(root, "name"), err, "name must be 1 to 128 characters and not "
-                                                   "start with '.'");
+        return gerr(g, line_of(root, "name"), err,
+                    "name must be 1 to 128 characters and not "
+                    "start with '.'");
     for (const char *p = name; *p; p++)
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
               *p == '_' || *p == '-' || *p == '.'))
@@ -1817,8 +1853,8 @@ static int load(hs_grid *g, const hs_grid_opts *opts, hs_error *err)
 
     /* one definition per name per run */
     struct name_set all = { 0 };
-    int rc = scope_names(g, g->constants, g->constant_lines, g->nconstants, g->dims, g->ndims,
-                         &all, err);
+    int rc = scope_names(g, g->constants, g->constant_lines, g->nconstants, g->dims, g->ndims, &all,
+                         err);
     free(all.e);
     if (rc < 0)
         return -1;
@@ -1831,8 +1867,8 @@ static int load(hs_grid *g, const hs_grid_opts *opts, hs_error *err)
     size_t nincludes = 0;
     if (parse_rules(g, config_setting_get_member(root, "exclude"), "exclude", &g->excludes,
                     &g->nexcludes, err) < 0 ||
-        parse_rules(g, config_setting_get_member(root, "include"), "include", &includes,
-                    &nincludes, err) < 0)
+        parse_rules(g, config_setting_get_member(root, "include"), "include", &includes, &nincludes,
+                    err) < 0)
         return -1;
     if (g->ndims == 0 && nincludes == 0)
         return gerr(g, axes ? sline(axes) : 0, err,

@@ -17,7 +17,7 @@
 
 typedef struct hs_grid hs_grid;
 
-#define HS_RUN_ID_LEN 16 /* hex digits of a run id */
+#define HS_RUN_ID_LEN       16 /* hex digits of a run id */
 #define HS_DEFAULT_MAX_RUNS 1000000
 
 typedef struct hs_param {
@@ -27,11 +27,11 @@ typedef struct hs_param {
 
 /* One run of the expansion. Parameters are sorted by name (byte order). */
 typedef struct hs_run {
-    size_t index;                /* position in the expansion order */
-    char id[HS_RUN_ID_LEN + 1];  /* hex of XXH3-64 of the canonical tuple */
+    size_t index;               /* position in the expansion order */
+    char id[HS_RUN_ID_LEN + 1]; /* hex of XXH3-64 of the canonical tuple */
     size_t nparams;
     const hs_param *params;
-    int line;                    /* line of the include entry, 0 for product cells */
+    int line; /* line of the include entry, 0 for product cells */
 } hs_run;
 
 typedef enum hs_runner_kind { HS_RUNNER_EXEC = 0, HS_RUNNER_PROBE } hs_runner_kind;
@@ -61,10 +61,10 @@ typedef struct hs_run_spec {
     hs_runner_kind runner;
     const char *const *argv; /* templates; NULL for shell or probe runs */
     size_t argc;
-    const char *shell;       /* opt-in /bin/sh -c text; NULL if unused */
-    const char *probe;       /* probe name for runner = "probe" */
-    const char *device;      /* probe device: auto, cpu, cuda */
-    const char *workdir;     /* template; NULL = the run directory */
+    const char *shell;          /* opt-in /bin/sh -c text; NULL if unused */
+    const char *probe;          /* probe name for runner = "probe" */
+    const char *device;         /* probe device: auto, cpu, cuda */
+    const char *workdir;        /* template; NULL = the run directory */
     const char *const *results; /* glob templates */
     size_t nresults;
     const char *const *cleanup; /* glob templates, inside the run directory */
@@ -83,7 +83,7 @@ typedef struct hs_run_spec {
     size_t nrenames;
     const char *const *required; /* metric names that must be present for ok */
     size_t nrequired;
-    bool keep_all;               /* keep metrics that no rename selected */
+    bool keep_all; /* keep metrics that no rename selected */
     hs_on_warnings on_warnings;
 } hs_run_spec;
 
@@ -116,7 +116,7 @@ typedef enum hs_ptype {
 typedef struct hs_param_info {
     const char *name;
     hs_ptype type;
-    bool conditional;    /* absent from some runs */
+    bool conditional; /* absent from some runs */
     bool has_default;
     hs_value def;
     size_t max_text_len; /* longest value as text (for fixed-length string columns) */

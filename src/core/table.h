@@ -9,8 +9,12 @@
 typedef struct hs_table hs_table;
 
 typedef enum hs_align { HS_LEFT = 0, HS_RIGHT } hs_align;
-typedef enum hs_table_format { HS_TABLE_TEXT = 0, HS_TABLE_MARKDOWN, HS_TABLE_CSV, HS_TABLE_TSV }
-    hs_table_format;
+typedef enum hs_table_format {
+    HS_TABLE_TEXT = 0,
+    HS_TABLE_MARKDOWN,
+    HS_TABLE_CSV,
+    HS_TABLE_TSV
+} hs_table_format;
 
 hs_table *hs_table_create(size_t ncols);
 void hs_table_destroy(hs_table *t);

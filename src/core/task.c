@@ -47,8 +47,7 @@ void hs_task_clear(hs_task *t)
 }
 
 /* Render tmpl; *out is NULL (and 0 returned) when a {name?} dropped it. */
-static int render(const char *tmpl, const hs_tmpl_vars *vars, int flags, char **out,
-                  hs_error *err)
+static int render(const char *tmpl, const hs_tmpl_vars *vars, int flags, char **out, hs_error *err)
 {
     hs_buf b = { 0 };
     bool dropped = false;
@@ -97,8 +96,9 @@ int hs_task_render(const hs_grid *g, const hs_run *run, const char *sweep_dir, c
     if (hs_run_dir(sweep_dir, run->id, &b) < 0)
         goto oom;
     t->run_dir = hs_buf_steal(&b);
-    hs_tmpl_vars vars = { .run = run, .run_dir = t->run_dir, .sweep = hs_grid_name(g),
-                          .gpu = gpu ? gpu : "" };
+    hs_tmpl_vars vars = {
+        .run = run, .run_dir = t->run_dir, .sweep = hs_grid_name(g), .gpu = gpu ? gpu : ""
+    };
     if (sp->probe && !(t->probe = strdup(sp->probe)))
         goto oom;
     if (!(t->device = strdup(sp->device ? sp->device : "auto")))
@@ -134,8 +134,18 @@ int hs_task_render(const hs_grid *g, const hs_run *run, const char *sweep_dir, c
     if (!t->workdir && !(t->workdir = strdup(t->run_dir)))
         goto oom;
 
-    if (!(t->results = str_array(sp->nresults)))
+    if (!(t->results = str_array(sp->nresults + 1)))
         goto oom;
+    if (sp->runner == HS_RUNNER_PROBE) {
+        /* a probe writes RUN_DIR/result.json: declare it, so that no file is a failure */
+        for (const char *c = t->run_dir; *c; c++) {
+            if (strchr("*?[]\\", *c))
+                hs_buf_putc(&b, '\\');
+            hs_buf_putc(&b, *c);
+        }
+        hs_buf_puts(&b, "/result.json");
+        t->results[t->nresults++] = hs_buf_steal(&b);
+    }
     for (size_t i = 0; i < sp->nresults; i++) {
         char *s;
         if (render(sp->results[i], &vars, HS_TMPL_GLOB, &s, err) < 0)
@@ -268,7 +278,7 @@ fail:
 
 static int put_quoted(hs_buf *out, const char *s)
 {
-    if (*s && !strpbrk(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~=%"))
+    if (*s && !strpbrk(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~"))
         return hs_buf_puts(out, s);
     if (hs_buf_putc(out, '\'') < 0)
         return -1;

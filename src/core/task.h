@@ -18,15 +18,15 @@ typedef struct hs_task {
     int32_t runner;  /* hs_runner_kind */
     char *probe;     /* probe runs */
     char *device;
-    char **argv;     /* exec runs: the command (a shell run is /bin/sh -c TEXT) */
+    char **argv; /* exec runs: the command (a shell run is /bin/sh -c TEXT) */
     uint32_t argc;
-    char **env;      /* "NAME=value": hypersweep's variables, parameters, run.env */
+    char **env; /* "NAME=value": hypersweep's variables, parameters, run.env */
     uint32_t nenv;
     char *workdir;
     char *run_dir;
-    char **results;  /* glob patterns, absolute */
+    char **results; /* glob patterns, absolute */
     uint32_t nresults;
-    char **cleanup;  /* glob patterns inside run_dir */
+    char **cleanup; /* glob patterns inside run_dir */
     uint32_t ncleanup;
     char **file_paths; /* files written before the run starts */
     char **file_texts;

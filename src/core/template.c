@@ -41,9 +41,9 @@ static int valid_name(const char *s)
     return 1;
 }
 
-/* Splits a {json:a,b} list in place and visits each name. */
-static int each_json_name(char *list, int (*fn)(const char *, void *, hs_error *), void *arg,
-                          hs_error *err)
+/* Splits a {json:a,b,key=c} list in place and visits each (key, parameter) pair. */
+static int each_json_name(char *list, int (*fn)(const char *, const char *, void *, hs_error *),
+                          void *arg, hs_error *err)
 {
     char *save = NULL;
     int any = 0;
@@ -53,9 +53,17 @@ static int each_json_name(char *list, int (*fn)(const char *, void *, hs_error *
         size_t l = strlen(tok);
         while (l && tok[l - 1] == ' ')
             tok[--l] = '\0';
-        if (!valid_name(tok))
-            return hs_err(err, "'%s' in a {json:...} list is not a parameter name", tok);
-        if (fn(tok, arg, err) < 0)
+        char *key = tok, *param = tok;
+        char *eq = strchr(tok, '=');
+        if (eq) {
+            *eq = '\0';
+            param = eq + 1;
+            if (!*key)
+                return hs_err(err, "empty key before '=' in a {json:...} list");
+        }
+        if (!valid_name(param))
+            return hs_err(err, "'%s' in a {json:...} list is not a parameter name", param);
+        if (fn(key, param, arg, err) < 0)
             return -1;
         any = 1;
     }
@@ -69,9 +77,10 @@ struct scan_ctx {
     void *arg;
 };
 
-static int scan_json_one(const char *name, void *arg, hs_error *err)
+static int scan_json_one(const char *key, const char *name, void *arg, hs_error *err)
 {
     struct scan_ctx *c = arg;
+    (void)key;
     return c->fn ? c->fn(name, HS_TMPL_JSON, c->arg, err) : 0;
 }
 
@@ -104,8 +113,10 @@ int hs_tmpl_scan(const char *tmpl, hs_tmpl_visit_fn fn, void *arg, hs_error *err
             continue;
         }
         if (!valid_name(name))
-            return hs_err(err, "'{%s}' is not a placeholder (names are identifiers; write '{{' "
-                               "for a literal brace)", name);
+            return hs_err(err,
+                          "'{%s}' is not a placeholder (names are identifiers; write '{{' "
+                          "for a literal brace)",
+                          name);
         if (fn && fn(name, kind, arg, err) < 0)
             return -1;
     }
@@ -126,42 +137,45 @@ static int put_escaped(hs_buf *out, const char *s, int flags)
 }
 
 struct json_ctx {
-    const hs_run *run;
-    hs_buf tmp;
-    const char *names[256];
+    const char *keys[256];
+    const char *params[256];
     size_t n;
 };
 
-static int collect_json_name(const char *name, void *arg, hs_error *err)
+static int collect_json_name(const char *key, const char *param, void *arg, hs_error *err)
 {
     struct json_ctx *c = arg;
-    if (c->n == sizeof c->names / sizeof c->names[0])
+    if (c->n == sizeof c->keys / sizeof c->keys[0])
         return hs_err(err, "too many names in {json:...}");
-    c->names[c->n++] = name;
+    c->keys[c->n] = key;
+    c->params[c->n++] = param;
     return 0;
-}
-
-static int cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static int render_json(char *list, const hs_tmpl_vars *vars, hs_buf *out, hs_error *err)
 {
-    struct json_ctx c = { .run = vars->run };
+    struct json_ctx c = { .n = 0 };
     if (each_json_name(list, collect_json_name, &c, err) < 0)
         return -1;
-    qsort(c.names, c.n, sizeof c.names[0], cmp_strp);
+    /* keys sorted, as json.dumps(sort_keys=True) would write them */
+    for (size_t i = 1; i < c.n; i++)
+        for (size_t j = i; j > 0 && strcmp(c.keys[j - 1], c.keys[j]) > 0; j--) {
+            const char *k = c.keys[j], *p = c.params[j];
+            c.keys[j] = c.keys[j - 1];
+            c.params[j] = c.params[j - 1];
+            c.keys[j - 1] = k;
+            c.params[j - 1] = p;
+        }
     if (hs_buf_putc(out, '{') < 0)
         return hs_err(err, "out of memory");
     int first = 1;
     for (size_t i = 0; i < c.n; i++) {
-        if (i > 0 && strcmp(c.names[i], c.names[i - 1]) == 0)
-            continue;
-        const hs_value *v = vars->run ? hs_run_get(vars->run, c.names[i]) : NULL;
+        if (i > 0 && strcmp(c.keys[i], c.keys[i - 1]) == 0)
+            return hs_err(err, "key '%s' appears twice in a {json:...} list", c.keys[i]);
+        const hs_value *v = vars->run ? hs_run_get(vars->run, c.params[i]) : NULL;
         if (!v)
             continue;
-        if ((!first && hs_buf_putc(out, ',') < 0) || hs_buf_put_json_string(out, c.names[i]) < 0 ||
+        if ((!first && hs_buf_putc(out, ',') < 0) || hs_buf_put_json_string(out, c.keys[i]) < 0 ||
             hs_buf_putc(out, ':') < 0 || hs_value_put_json(out, v) < 0)
             return hs_err(err, "out of memory");
         first = 0;

@@ -1,7 +1,8 @@
 /* Placeholders in argv, results, env, workdir, files and cleanup templates.
  *   {name}       a parameter or a built-in (run_id, run_dir, run_index, sweep, gpu)
  *   {name?}      the same, but if the run lacks the parameter the whole element is dropped
- *   {json:a,b}   a JSON object of those parameters the run has (keys sorted)
+ *   {json:a,b}   a JSON object of those parameters the run has (keys sorted);
+ *                {json:key_bits=k_bits} puts parameter k_bits under the key key_bits
  *   {{  }}       literal braces
  * Substitution never goes through a shell: a value is inserted as bytes. */
 #ifndef HS_TEMPLATE_H
@@ -27,8 +28,7 @@ enum {
 enum hs_tmpl_kind { HS_TMPL_PLAIN = 0, HS_TMPL_OPTIONAL, HS_TMPL_JSON };
 
 /* Called for each name a template refers to. Return -1 (with err set) to stop. */
-typedef int (*hs_tmpl_visit_fn)(const char *name, enum hs_tmpl_kind kind, void *arg,
-                                hs_error *err);
+typedef int (*hs_tmpl_visit_fn)(const char *name, enum hs_tmpl_kind kind, void *arg, hs_error *err);
 
 /* Check the syntax and visit every placeholder name. */
 int hs_tmpl_scan(const char *tmpl, hs_tmpl_visit_fn fn, void *arg, hs_error *err);

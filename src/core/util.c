@@ -95,9 +95,9 @@ static int cp_width(uint32_t cp)
         (cp >= 0x274C && cp <= 0x274C) || (cp >= 0x1F1E6 && cp <= 0x1F1FF) ||
         (cp >= 0x1FA70 && cp <= 0x1FAFF) || (cp >= 0x20000 && cp <= 0x3FFFD) ||
         (cp >= 0x1F000 && cp <= 0x1F02F) || (cp >= 0x1F0A0 && cp <= 0x1F0FF) ||
-        (cp >= 0x1F100 && cp <= 0x1F1FF) || (cp >= 0x1F200 && cp <= 0x1F2FF) ||
-        cp == 0x2B50 || cp == 0x2B55 || (cp >= 0x231A && cp <= 0x231B) ||
-        (cp >= 0x23E9 && cp <= 0x23EC) || cp == 0x23F0 || cp == 0x23F3 || cp == 0x26D4)
+        (cp >= 0x1F100 && cp <= 0x1F1FF) || (cp >= 0x1F200 && cp <= 0x1F2FF) || cp == 0x2B50 ||
+        cp == 0x2B55 || (cp >= 0x231A && cp <= 0x231B) || (cp >= 0x23E9 && cp <= 0x23EC) ||
+        cp == 0x23F0 || cp == 0x23F3 || cp == 0x26D4)
         return 2;
     return 1;
 }
@@ -253,8 +253,8 @@ int hs_read_file(const char *path, size_t max, char **data, size_t *len, hs_erro
     }
     if ((size_t)st.st_size > max) {
         close(fd);
-        return hs_err(err, "%s is too large (%lld bytes, limit %zu)", path,
-                      (long long)st.st_size, max);
+        return hs_err(err, "%s is too large (%lld bytes, limit %zu)", path, (long long)st.st_size,
+                      max);
     }
     size_t cap = (size_t)st.st_size + 1, n = 0;
     char *buf = malloc(cap);
@@ -370,11 +370,28 @@ long long hs_parse_bytes(const char *s)
         return -1;
     double mult = 1;
     switch (*end) {
-    case 'k': case 'K': mult = 1024.0; end++; break;
-    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
-    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-    case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        mult = 1024.0;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024.0 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        mult = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end == 'i' && end[1] == 'B')
         end += 2;

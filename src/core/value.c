@@ -8,10 +8,14 @@
 const char *hs_vtype_name(hs_vtype t)
 {
     switch (t) {
-    case HS_INT: return "int";
-    case HS_FLOAT: return "float";
-    case HS_BOOL: return "bool";
-    case HS_STR: return "string";
+    case HS_INT:
+        return "int";
+    case HS_FLOAT:
+        return "float";
+    case HS_BOOL:
+        return "bool";
+    case HS_STR:
+        return "string";
     }
     return "?";
 }
@@ -93,15 +97,18 @@ int hs_value_put_json(hs_buf *b, const hs_value *v)
 {
     char tmp[32];
     switch (v->type) {
-    case HS_INT: return hs_buf_printf(b, "%lld", (long long)v->u.i);
+    case HS_INT:
+        return hs_buf_printf(b, "%lld", (long long)v->u.i);
     case HS_FLOAT:
         if (isnan(v->u.f))
             return hs_buf_puts(b, "NaN");
         if (isinf(v->u.f))
             return hs_buf_puts(b, v->u.f < 0 ? "-Infinity" : "Infinity");
         return hs_buf_puts(b, hs_double_repr(v->u.f, tmp));
-    case HS_BOOL: return hs_buf_puts(b, v->u.b ? "true" : "false");
-    case HS_STR: return hs_buf_put_json_string(b, v->u.s);
+    case HS_BOOL:
+        return hs_buf_puts(b, v->u.b ? "true" : "false");
+    case HS_STR:
+        return hs_buf_put_json_string(b, v->u.s);
     }
     return -1;
 }
@@ -110,10 +117,14 @@ int hs_value_put_text(hs_buf *b, const hs_value *v)
 {
     char tmp[32];
     switch (v->type) {
-    case HS_INT: return hs_buf_printf(b, "%lld", (long long)v->u.i);
-    case HS_FLOAT: return hs_buf_puts(b, hs_double_repr(v->u.f, tmp));
-    case HS_BOOL: return hs_buf_puts(b, v->u.b ? "true" : "false");
-    case HS_STR: return hs_buf_puts(b, v->u.s);
+    case HS_INT:
+        return hs_buf_printf(b, "%lld", (long long)v->u.i);
+    case HS_FLOAT:
+        return hs_buf_puts(b, hs_double_repr(v->u.f, tmp));
+    case HS_BOOL:
+        return hs_buf_puts(b, v->u.b ? "true" : "false");
+    case HS_STR:
+        return hs_buf_puts(b, v->u.s);
     }
     return -1;
 }
@@ -123,12 +134,15 @@ bool hs_value_equal(const hs_value *a, const hs_value *b)
     if (a->type != b->type)
         return false;
     switch (a->type) {
-    case HS_INT: return a->u.i == b->u.i;
+    case HS_INT:
+        return a->u.i == b->u.i;
     case HS_FLOAT:
-        return (isnan(a->u.f) && isnan(b->u.f)) ||
-               memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0 || a->u.f == b->u.f;
-    case HS_BOOL: return a->u.b == b->u.b;
-    case HS_STR: return strcmp(a->u.s, b->u.s) == 0;
+        return (isnan(a->u.f) && isnan(b->u.f)) || memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0 ||
+               a->u.f == b->u.f;
+    case HS_BOOL:
+        return a->u.b == b->u.b;
+    case HS_STR:
+        return strcmp(a->u.s, b->u.s) == 0;
     }
     return false;
 }
@@ -147,13 +161,16 @@ int hs_value_cmp(const hs_value *a, const hs_value *b)
     if (a->type != b->type)
         return (int)a->type - (int)b->type;
     switch (a->type) {
-    case HS_INT: return (a->u.i > b->u.i) - (a->u.i < b->u.i);
+    case HS_INT:
+        return (a->u.i > b->u.i) - (a->u.i < b->u.i);
     case HS_FLOAT:
         if (isnan(a->u.f) || isnan(b->u.f))
             return isnan(a->u.f) - isnan(b->u.f);
         return (a->u.f > b->u.f) - (a->u.f < b->u.f);
-    case HS_BOOL: return (int)a->u.b - (int)b->u.b;
-    case HS_STR: return strcmp(a->u.s, b->u.s);
+    case HS_BOOL:
+        return (int)a->u.b - (int)b->u.b;
+    case HS_STR:
+        return strcmp(a->u.s, b->u.s);
     }
     return 0;
 }

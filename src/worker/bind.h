@@ -10,12 +10,12 @@
 
 typedef struct hs_binding {
     bool has_gpu;
-    char visible[96]; /* the run's CUDA_VISIBLE_DEVICES: one token, or "" for no GPU */
+    char visible[96];      /* the run's CUDA_VISIBLE_DEVICES: one token, or "" for no GPU */
     char telemetry_id[96]; /* what NVML is given: the UUID when known, else the token */
-    int slot;         /* index in the node's GPU list; -1 without a GPU */
-    int ngpus;        /* how many GPUs the node offers */
-    bool shared;      /* another worker of this node has the same GPU */
-    char name[96];    /* "" when unknown */
+    int slot;              /* index in the node's GPU list; -1 without a GPU */
+    int ngpus;             /* how many GPUs the node offers */
+    bool shared;           /* another worker of this node has the same GPU */
+    char name[96];         /* "" when unknown */
     char uuid[80];
 } hs_binding;
 

@@ -1,0 +1,2020 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "strmap.h"
+#include "util.h"
+
+#define ROW_CHUNK        1024
+#define TAIL_CHUNK       64
+#define METRIC_NAME_LEN  256
+#define METRIC_COL_CHUNK 16
+#define INT_ABSENT       INT64_MIN
+
+/* ---- HDF5 errors --------------------------------------------------------------------- */
+
+struct h5msg {
+    char text[512];
+    int n;
+};
+
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *arg)
+{
+    struct h5msg *m = arg;
+    (void)n;
+    if (m->n < 3 && e->desc && e->desc[0]) {
+        size_t l = strlen(m->text);
+        snprintf(m->text + l, sizeof m->text - l, "%s%s", m->n ? "; " : "", e->desc);
+        m->n++;
+    }
+    return 0;
+}
+
+/* The message of the last failed call, captured before cleanup calls clear the stack. */
+static char captured[512];
+
+static void capture(void)
+{
+    struct h5msg m = { "", 0 };
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &m);
+    snprintf(captured, sizeof captured, "%s", m.text);
+}
+
+/* Fill err with "what: <innermost HDF5 messages>". Returns -1. */
+static int h5err(hs_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int h5err(hs_error *err, const char *fmt, ...)
+{
+    char what[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    struct h5msg m = { "", 0 };
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &m);
+    H5Eclear2(H5E_DEFAULT);
+    if (!m.text[0] && captured[0])
+        snprintf(m.text, sizeof m.text, "%s", captured);
+    captured[0] = '\0';
+    const char *hint = "";
+    if (strstr(m.text, "unable to lock file") || strstr(m.text, "lock"))
+        hint = " (another process has the file open: close hypersweep status, "
+               "hypersweep-analyze or h5py, or wait for the sweep that writes it)";
+    else if (strstr(m.text, "file write failed") || strstr(m.text, "No space") || errno == ENOSPC ||
+             errno == EFBIG)
+        hint = errno == EFBIG ? " (file size limit reached)" : " (is the disk full?)";
+    if (m.text[0])
+        return hs_err(err, "%s: %s%s", what, m.text, hint);
+    return hs_err(err, "%s%s", what, hint);
+}
+
+static void quiet_hdf5(void)
+{
+    static int done;
+    if (!done) {
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        done = 1;
+    }
+}
+
+/* Copy a C string into a fixed-length, NUL-padded field. */
+static void copy_fixed(void *dst, const char *src, size_t size)
+{
+    size_t l = strnlen(src, size);
+    memset(dst, 0, size);
+    memcpy(dst, src, l);
+}
+
+/* ---- column table -------------------------------------------------------------------- */
+
+enum ckind { C_STR, C_I64, C_I32, C_I8, C_F64 };
+
+struct colspec {
+    const char *name;
+    enum ckind kind;
+    size_t size;   /* string length */
+    size_t offset; /* in hs_result; (size_t)-1: not from the result */
+    double fill;
+};
+
+#define R(f)       offsetof(hs_result, f)
+#define NOT_RESULT ((size_t)-1)
+
+/* The data columns of /runs, written by hs_store_put (status, run_id, index and params are
+ * written separately). */
+static const struct colspec data_cols[] = {
+    { "attempts", C_I32, 0, R(attempt), 0 },
+    { "exit_code", C_I32, 0, R(exit_code), -1 },
+    { "signal", C_I32, 0, R(term_signal), 0 },
+    { "failure_class", C_STR, 32, R(failure_class), 0 },
+    { "message", C_STR, 256, R(message), 0 },
+    { "started", C_F64, 0, R(started), NAN },
+    { "finished", C_F64, 0, R(finished), NAN },
+    { "wall_s", C_F64, 0, R(wall_s), NAN },
+    { "host", C_STR, 64, R(host), 0 },
+    { "rank", C_I32, 0, R(rank), -1 },
+    { "gpu", C_I32, 0, R(gpu), -1 },
+    { "gpu_name", C_STR, 96, R(gpu_name), 0 },
+    { "gpu_uuid", C_STR, 80, R(gpu_uuid), 0 },
+    { "git_commit", C_STR, 40, R(git_commit), 0 },
+    { "git_dirty", C_I8, 0, R(git_dirty), -1 },
+    { "max_rss_mb", C_F64, 0, R(max_rss_mb), NAN },
+    { "cpu_s", C_F64, 0, R(cpu_s), NAN },
+    { "warnings", C_I32, 0, R(nwarnings), 0 },
+    { "stderr_tail", C_STR, HS_TAIL_BYTES, R(stderr_tail), 0 },
+};
+#define NDATA (sizeof data_cols / sizeof data_cols[0])
+
+static hid_t str_type(size_t size)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, size);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+static hid_t mem_type(enum ckind k, size_t size)
+{
+    switch (k) {
+    case C_STR:
+        return str_type(size);
+    case C_I64:
+        return H5Tcopy(H5T_NATIVE_INT64);
+    case C_I32:
+        return H5Tcopy(H5T_NATIVE_INT32);
+    case C_I8:
+        return H5Tcopy(H5T_NATIVE_INT8);
+    case C_F64:
+        return H5Tcopy(H5T_NATIVE_DOUBLE);
+    }
+    return -1;
+}
+
+static size_t kind_bytes(enum ckind k, size_t size)
+{
+    switch (k) {
+    case C_STR:
+        return size;
+    case C_I64:
+        return 8;
+    case C_I32:
+        return 4;
+    case C_I8:
+        return 1;
+    case C_F64:
+        return 8;
+    }
+    return 0;
+}
+
+static void put_fill(void *dst, enum ckind k, size_t size, double fill)
+{
+    switch (k) {
+    case C_STR:
+        memset(dst, 0, size);
+        break;
+    case C_I64:
+        *(int64_t *)dst = (int64_t)fill;
+        break;
+    case C_I32:
+        *(int32_t *)dst = (int32_t)fill;
+        break;
+    case C_I8:
+        *(int8_t *)dst = (int8_t)fill;
+        break;
+    case C_F64:
+        *(double *)dst = fill;
+        break;
+    }
+}
+
+static hid_t status_type(void)
+{
+    hid_t t = H5Tenum_create(H5T_NATIVE_UINT8);
+    for (int i = 0; i < HS_NSTATUS; i++) {
+        uint8_t v = (uint8_t)i;
+        H5Tenum_insert(t, hs_status_name(i), &v);
+    }
+    return t;
+}
+
+/* A chunked, extendible 1-D dataset with a fill value. */
+static hid_t create_1d(hid_t loc, const char *name, hid_t type, const void *fill, hsize_t chunk,
+                       bool compress, hsize_t rows)
+{
+    hsize_t dims = rows, maxd = H5S_UNLIMITED;
+    hid_t sp = H5Screate_simple(1, &dims, &maxd);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    if (fill)
+        H5Pset_fill_value(dcpl, type, fill);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
+    if (compress)
+        H5Pset_deflate(dcpl, 1);
+    hid_t d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    return d;
+}
+
+static hsize_t extent_1d(hid_t d)
+{
+    hsize_t n = 0;
+    hid_t sp = H5Dget_space(d);
+    if (sp >= 0) {
+        H5Sget_simple_extent_dims(sp, &n, NULL);
+        H5Sclose(sp);
+    }
+    return n;
+}
+
+static int write_attr_str(hid_t loc, const char *name, const char *value)
+{
+    if (H5Aexists(loc, name) > 0)
+        H5Adelete(loc, name);
+    size_t len = strlen(value);
+    hid_t t = str_type(len ? len : 1);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a >= 0 && H5Awrite(a, t, len ? value : "") >= 0 ? 0 : -1;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return rc;
+}
+
+static int write_attr_int(hid_t loc, const char *name, int64_t value)
+{
+    if (H5Aexists(loc, name) > 0)
+        H5Adelete(loc, name);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(loc, name, H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &value) >= 0 ? 0 : -1;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
+/* Reads a string (or integer) attribute as text; "" if absent. Caller frees. */
+static char *read_attr_text(hid_t loc, const char *name)
+{
+    if (H5Aexists(loc, name) <= 0)
+        return strdup("");
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0)
+        return strdup("");
+    hid_t ft = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tget_class(ft) == H5T_STRING) {
+        if (H5Tis_variable_str(ft) > 0) {
+            char *vs = NULL;
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, H5T_VARIABLE);
+            if (H5Aread(a, mt, &vs) >= 0 && vs) {
+                out = strdup(vs);
+                H5free_memory(vs);
+            }
+            H5Tclose(mt);
+        } else {
+            size_t n = H5Tget_size(ft);
+            out = calloc(n + 1, 1);
+            hid_t mt = str_type(n);
+            if (out && H5Aread(a, mt, out) < 0)
+                out[0] = '\0';
+            H5Tclose(mt);
+        }
+    } else if (H5Tget_class(ft) == H5T_INTEGER) {
+        int64_t v = 0;
+        H5Aread(a, H5T_NATIVE_INT64, &v);
+        char buf[32];
+        snprintf(buf, sizeof buf, "%lld", (long long)v);
+        out = strdup(buf);
+    }
+    H5Tclose(ft);
+    H5Aclose(a);
+    return out ? out : strdup("");
+}
+
+/* Reads n fixed-length strings of a dataset into an array of n (size+1)-byte strings. */
+static char *read_strings(hid_t d, size_t n, size_t *size_out)
+{
+    hid_t ft = H5Dget_type(d);
+    size_t size = H5Tget_size(ft);
+    H5Tclose(ft);
+    *size_out = size;
+    char *raw = malloc(n * size + 1);
+    char *out = calloc(n ? n : 1, size + 1);
+    if (!raw || !out) {
+        free(raw);
+        free(out);
+        return NULL;
+    }
+    if (n) {
+        hid_t mt = str_type(size);
+        hsize_t start = 0, count = n;
+        hid_t fs = H5Dget_space(d);
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+        hid_t ms = H5Screate_simple(1, &count, NULL);
+        herr_t rc = H5Dread(d, mt, ms, fs, H5P_DEFAULT, raw);
+        if (rc < 0)
+            capture();
+        H5Sclose(ms);
+        H5Sclose(fs);
+        H5Tclose(mt);
+        if (rc < 0) {
+            free(raw);
+            free(out);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + i * (size + 1), raw + i * size, size);
+    free(raw);
+    return out;
+}
+
+static int read_rows(hid_t d, hid_t mt, size_t n, void *buf)
+{
+    if (n == 0)
+        return 0;
+    hsize_t start = 0, count = n;
+    hid_t fs = H5Dget_space(d);
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    hid_t ms = H5Screate_simple(1, &count, NULL);
+    herr_t rc = H5Dread(d, mt, ms, fs, H5P_DEFAULT, buf);
+    if (rc < 0)
+        capture();
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Writes buf (n elements) at rows[] (points). */
+static int write_points(hid_t d, hid_t mt, const hsize_t *rows, size_t n, const void *buf)
+{
+    if (n == 0)
+        return 0;
+    hid_t fs = H5Dget_space(d);
+    hsize_t cnt = n;
+    hid_t ms = H5Screate_simple(1, &cnt, NULL);
+    herr_t rc = H5Sselect_elements(fs, H5S_SELECT_SET, n, rows);
+    if (rc >= 0)
+        rc = H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, buf);
+    if (rc < 0)
+        capture();
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Writes n consecutive rows from `first`. */
+static int write_range(hid_t d, hid_t mt, hsize_t first, size_t n, const void *buf)
+{
+    if (n == 0)
+        return 0;
+    hid_t fs = H5Dget_space(d);
+    hsize_t cnt = n;
+    hid_t ms = H5Screate_simple(1, &cnt, NULL);
+    herr_t rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &first, NULL, &cnt, NULL);
+    if (rc >= 0)
+        rc = H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, buf);
+    if (rc < 0)
+        capture();
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- writer lock --------------------------------------------------------------------- */
+
+/* PATH.lock, held with fcntl (works on NFS) for the writer's lifetime; two masters on one
+ * store would corrupt it. */
+static int take_lock(const char *path, int *fd_out, hs_error *err)
+{
+    char lock[PATH_MAX];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return hs_err_errno(err, "cannot create the lock file %s", lock);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_SETLK, &fl) < 0) {
+        char holder[256] = "";
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        close(fd);
+        return hs_err(err,
+                      "store %s is in use by another hypersweep run (%s); only one master "
+                      "may write a store",
+                      path, holder[0] ? holder : "unknown process");
+    }
+    char host[128] = "?", me[256];
+    gethostname(host, sizeof host);
+    int n = snprintf(me, sizeof me, "pid %ld on %s\n", (long)getpid(), host);
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, me, (size_t)n, 0) < 0) {
+        /* the lock itself is what matters; the text is only for the message above */
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* ---- writer -------------------------------------------------------------------------- */
+
+struct pending {
+    size_t row;
+    int status;
+    hs_result res;
+};
+
+struct hs_store {
+    char *path;
+    hs_store_opts opts;
+    int lock_fd;
+    hid_t file;
+    hid_t runs, params_grp, metrics_grp;
+    hid_t d_status, d_data[NDATA];
+    hid_t d_mnames, d_mvalues;
+    hid_t t_status;
+    size_t nrows;
+    char (*ids)[HS_RUN_ID_LEN + 1];
+    uint8_t *status;
+    int32_t *attempts;
+    char (*fclass)[32];
+    hs_strmap *idmap;
+    size_t nmetrics;
+    hs_strmap *metric_map;
+    struct pending *batch;
+    size_t nbatch, capbatch;
+    double batch_started;
+    bool failed; /* a commit failed: the file may be inconsistent until reopened */
+};
+
+static void close_handles(hs_store *s)
+{
+    for (size_t i = 0; i < NDATA; i++)
+        if (s->d_data[i] > 0)
+            H5Dclose(s->d_data[i]);
+    hid_t *h[] = { &s->d_status, &s->d_mnames,   &s->d_mvalues,
+                   &s->runs,     &s->params_grp, &s->metrics_grp };
+    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
+        if (*h[i] > 0) {
+            if (H5Iget_type(*h[i]) == H5I_GROUP)
+                H5Gclose(*h[i]);
+            else
+                H5Dclose(*h[i]);
+            *h[i] = -1;
+        }
+    memset(s->d_data, 0, sizeof s->d_data);
+    if (s->t_status > 0)
+        H5Tclose(s->t_status);
+    s->t_status = -1;
+    if (s->file > 0)
+        H5Fclose(s->file);
+    s->file = -1;
+}
+
+static hid_t fapl_latest(bool clear_flags)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+    if (clear_flags) {
+        /* what h5clear -s does: clear the superblock's "open for writing" flags */
+        hbool_t clear = 1;
+        H5Pset(fapl, "clear_status_flags", &clear);
+    }
+    return fapl;
+}
+
+static int create_schema(hs_store *s, const hs_grid *g, hs_error *err)
+{
+    hid_t fapl = fapl_latest(false);
+    s->file = H5Fcreate(s->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (s->file < 0)
+        return h5err(err, "cannot create store %s", s->path);
+    hid_t runs = H5Gcreate2(s->file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t params = H5Gcreate2(s->file, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t metrics = H5Gcreate2(s->file, "metrics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (runs < 0 || params < 0 || metrics < 0)
+        return h5err(err, "cannot create the groups of %s", s->path);
+    int rc = 0;
+    hid_t t = str_type(HS_RUN_ID_LEN);
+    hid_t d = create_1d(runs, "run_id", t, NULL, ROW_CHUNK, false, 0);
+    rc |= d < 0;
+    H5Dclose(d);
+    H5Tclose(t);
+    int64_t idx_fill = -1;
+    d = create_1d(runs, "index", H5T_NATIVE_INT64, &idx_fill, ROW_CHUNK, false, 0);
+    rc |= d < 0;
+    H5Dclose(d);
+    hid_t st = status_type();
+    rc |= H5Tcommit2(s->file, "status_t", st, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) < 0;
+    uint8_t pending = HS_PENDING;
+    d = create_1d(runs, "status", st, &pending, ROW_CHUNK, false, 0);
+    rc |= d < 0;
+    H5Dclose(d);
+    H5Tclose(st);
+    for (size_t i = 0; i < NDATA; i++) {
+        const struct colspec *c = &data_cols[i];
+        hid_t mt = mem_type(c->kind, c->size);
+        unsigned char fill[16] = { 0 };
+        if (c->kind != C_STR)
+            put_fill(fill, c->kind, c->size, c->fill);
+        bool tail = strcmp(c->name, "stderr_tail") == 0;
+        d = create_1d(runs, c->name, mt, c->kind == C_STR ? NULL : fill,
+                      tail ? TAIL_CHUNK : ROW_CHUNK, tail, 0);
+        rc |= d < 0;
+        H5Dclose(d);
+        H5Tclose(mt);
+    }
+    t = str_type(METRIC_NAME_LEN);
+    d = create_1d(metrics, "names", t, NULL, 256, false, 0);
+    rc |= d < 0;
+    H5Dclose(d);
+    H5Tclose(t);
+    hsize_t dims[2] = { 0, 0 }, maxd[2] = { H5S_UNLIMITED, H5S_UNLIMITED },
+            chunk[2] = { ROW_CHUNK, METRIC_COL_CHUNK };
+    hid_t sp = H5Screate_simple(2, dims, maxd);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    double nanv = NAN;
+    H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nanv);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
+    d = H5Dcreate2(metrics, "values", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    rc |= d < 0;
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    char now[32];
+    hs_iso_time(hs_now(), now);
+    rc |= write_attr_str(s->file, "sweep", hs_grid_name(g));
+    rc |= write_attr_str(s->file, "created", now);
+    rc |= write_attr_int(s->file, "schema_version", HS_STORE_SCHEMA_VERSION);
+    H5Gclose(runs);
+    H5Gclose(params);
+    H5Gclose(metrics);
+    if (rc)
+        return h5err(err, "cannot create the schema of %s", s->path);
+    return 0;
+}
+
+static int open_existing(hs_store *s, hs_store_open_info *info, hs_error *err)
+{
+    hid_t fapl = fapl_latest(false);
+    s->file = H5Fopen(s->path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    if (s->file >= 0)
+        return 0;
+    struct h5msg m = { "", 0 };
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &m);
+    H5Eclear2(H5E_DEFAULT);
+    if (strstr(m.text, "lock"))
+        return hs_err(err,
+                      "cannot open store %s: another process has it open (close "
+                      "hypersweep status, hypersweep-analyze or h5py first)",
+                      s->path);
+    /* A writer killed while the file was open leaves the superblock marked as open. We hold
+     * the writer lock, so no live writer exists: clear the flags and move the end of the
+     * allocated space past the end of the file (h5clear -s --increment). */
+    fapl = fapl_latest(true);
+    s->file = H5Fopen(s->path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    if (s->file < 0)
+        return h5err(err, "cannot open store %s (%s)", s->path, m.text[0] ? m.text : "unknown");
+    if (H5Fincrement_filesize(s->file, 1 << 20) < 0)
+        return h5err(err, "cannot repair store %s", s->path);
+    if (info)
+        info->repaired = true;
+    return 0;
+}
+
+static int open_handles(hs_store *s, hs_error *err)
+{
+    s->runs = H5Gopen2(s->file, "runs", H5P_DEFAULT);
+    s->params_grp = H5Gopen2(s->file, "params", H5P_DEFAULT);
+    s->metrics_grp = H5Gopen2(s->file, "metrics", H5P_DEFAULT);
+    if (s->runs < 0 || s->params_grp < 0 || s->metrics_grp < 0)
+        return h5err(err, "%s is not a hypersweep store (no /runs, /params or /metrics)", s->path);
+    s->d_status = H5Dopen2(s->runs, "status", H5P_DEFAULT);
+    if (s->d_status < 0)
+        return h5err(err, "%s: no /runs/status", s->path);
+    s->t_status = H5Dget_type(s->d_status);
+    for (size_t i = 0; i < NDATA; i++) {
+        s->d_data[i] = H5Dopen2(s->runs, data_cols[i].name, H5P_DEFAULT);
+        if (s->d_data[i] < 0)
+            return h5err(err, "%s: no /runs/%s", s->path, data_cols[i].name);
+    }
+    s->d_mnames = H5Dopen2(s->metrics_grp, "names", H5P_DEFAULT);
+    s->d_mvalues = H5Dopen2(s->metrics_grp, "values", H5P_DEFAULT);
+    if (s->d_mnames < 0 || s->d_mvalues < 0)
+        return h5err(err, "%s: no /metrics/names or /metrics/values", s->path);
+    return 0;
+}
+
+/* Load run ids, status, attempts and failure classes, and metric names. */
+static int load_index(hs_store *s, hs_error *err)
+{
+    hid_t d = H5Dopen2(s->runs, "run_id", H5P_DEFAULT);
+    if (d < 0)
+        return h5err(err, "%s: no /runs/run_id", s->path);
+    size_t n = (size_t)extent_1d(d), size;
+    char *ids = read_strings(d, n, &size);
+    H5Dclose(d);
+    if (!ids)
+        return h5err(err, "cannot read the run ids of %s", s->path);
+    free(s->ids);
+    free(s->status);
+    free(s->attempts);
+    free(s->fclass);
+    s->ids = calloc(n ? n : 1, sizeof *s->ids);
+    s->status = calloc(n ? n : 1, sizeof *s->status);
+    s->attempts = calloc(n ? n : 1, sizeof *s->attempts);
+    s->fclass = calloc(n ? n : 1, sizeof *s->fclass);
+    hs_strmap_destroy(s->idmap);
+    s->idmap = hs_strmap_create(n + 16);
+    if (!s->ids || !s->status || !s->attempts || !s->fclass || !s->idmap) {
+        free(ids);
+        return hs_err(err, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(s->ids[i], sizeof s->ids[i], "%s", ids + i * (size + 1));
+        if (hs_strmap_put(s->idmap, s->ids[i], i) < 0) {
+            free(ids);
+            return hs_err(err, "out of memory");
+        }
+    }
+    free(ids);
+    s->nrows = n;
+    if (read_rows(s->d_status, s->t_status, n, s->status) < 0 ||
+        read_rows(s->d_data[0], H5T_NATIVE_INT32, n, s->attempts) < 0)
+        return h5err(err, "cannot read the status of %s", s->path);
+    size_t fsz;
+    char *fc = read_strings(s->d_data[3], n, &fsz);
+    if (!fc)
+        return h5err(err, "cannot read the failure classes of %s", s->path);
+    for (size_t i = 0; i < n; i++)
+        snprintf(s->fclass[i], sizeof s->fclass[i], "%s", fc + i * (fsz + 1));
+    free(fc);
+    size_t nm = (size_t)extent_1d(s->d_mnames), msz;
+    char *names = read_strings(s->d_mnames, nm, &msz);
+    if (!names)
+        return h5err(err, "cannot read the metric names of %s", s->path);
+    hs_strmap_destroy(s->metric_map);
+    s->metric_map = hs_strmap_create(nm + 64);
+    for (size_t i = 0; i < nm; i++)
+        hs_strmap_put(s->metric_map, names + i * (msz + 1), i);
+    free(names);
+    s->nmetrics = nm;
+    return 0;
+}
+
+static int set_rows(hid_t d, hsize_t rows)
+{
+    return H5Dset_extent(d, &rows) < 0 ? -1 : 0;
+}
+
+/* Resize every row dataset (pre-SWMR only) and append the ids of new runs. */
+static int add_rows(hs_store *s, const hs_grid *g, hs_store_open_info *info, hs_error *err)
+{
+    size_t nnew = 0;
+    for (size_t i = 0; i < hs_grid_nruns(g); i++)
+        if (!hs_strmap_get(s->idmap, hs_grid_run(g, i)->id, NULL))
+            nnew++;
+    if (info)
+        info->new_rows = nnew;
+    if (nnew == 0)
+        return 0;
+    size_t total = s->nrows + nnew;
+    char *idbuf = malloc(nnew * HS_RUN_ID_LEN);
+    if (!idbuf)
+        return hs_err(err, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < hs_grid_nruns(g); i++) {
+        const hs_run *r = hs_grid_run(g, i);
+        if (!hs_strmap_get(s->idmap, r->id, NULL))
+            memcpy(idbuf + HS_RUN_ID_LEN * k++, r->id, HS_RUN_ID_LEN);
+    }
+    int rc = 0;
+    hid_t d = H5Dopen2(s->runs, "run_id", H5P_DEFAULT);
+    rc |= set_rows(d, total);
+    hid_t t = str_type(HS_RUN_ID_LEN);
+    rc |= write_range(d, t, s->nrows, nnew, idbuf);
+    H5Tclose(t);
+    H5Dclose(d);
+    free(idbuf);
+    d = H5Dopen2(s->runs, "index", H5P_DEFAULT);
+    rc |= set_rows(d, total);
+    H5Dclose(d);
+    rc |= set_rows(s->d_status, total);
+    for (size_t i = 0; i < NDATA; i++)
+        rc |= set_rows(s->d_data[i], total);
+    hsize_t dims[2], maxd[2];
+    hid_t sp = H5Dget_space(s->d_mvalues);
+    H5Sget_simple_extent_dims(sp, dims, maxd);
+    H5Sclose(sp);
+    dims[0] = total;
+    rc |= H5Dset_extent(s->d_mvalues, dims) < 0;
+    /* parameter columns */
+    hsize_t np = 0;
+    H5Gget_num_objs(s->params_grp, &np);
+    for (hsize_t i = 0; i < np; i++) {
+        char name[512];
+        H5Gget_objname_by_idx(s->params_grp, i, name, sizeof name);
+        hid_t pd = H5Dopen2(s->params_grp, name, H5P_DEFAULT);
+        rc |= pd < 0 || set_rows(pd, total) < 0;
+        if (pd >= 0)
+            H5Dclose(pd);
+    }
+    if (H5Lexists(s->runs, "params", H5P_DEFAULT) > 0) {
+        hid_t pd = H5Dopen2(s->runs, "params", H5P_DEFAULT);
+        rc |= pd < 0 || set_rows(pd, total) < 0;
+        if (pd >= 0)
+            H5Dclose(pd);
+    }
+    if (rc)
+        return h5err(err, "cannot add %zu rows to %s", nnew, s->path);
+    return load_index(s, err);
+}
+
+/* Per-row grid index (-1 for rows the grid no longer has). */
+static int write_index(hs_store *s, const hs_grid *g, int64_t **row_of_run, hs_error *err)
+{
+    int64_t *idx = malloc((s->nrows ? s->nrows : 1) * sizeof *idx);
+    int64_t *rowmap = malloc((hs_grid_nruns(g) ? hs_grid_nruns(g) : 1) * sizeof *rowmap);
+    if (!idx || !rowmap) {
+        free(idx);
+        free(rowmap);
+        return hs_err(err, "out of memory");
+    }
+    for (size_t i = 0; i < s->nrows; i++)
+        idx[i] = -1;
+    for (size_t i = 0; i < hs_grid_nruns(g); i++) {
+        size_t row = 0;
+        hs_strmap_get(s->idmap, hs_grid_run(g, i)->id, &row);
+        idx[row] = (int64_t)i;
+        rowmap[i] = (int64_t)row;
+    }
+    hid_t d = H5Dopen2(s->runs, "index", H5P_DEFAULT);
+    int rc = write_range(d, H5T_NATIVE_INT64, 0, s->nrows, idx);
+    H5Dclose(d);
+    free(idx);
+    if (rc < 0) {
+        free(rowmap);
+        return h5err(err, "cannot write /runs/index of %s", s->path);
+    }
+    *row_of_run = rowmap;
+    return 0;
+}
+
+/* ---- parameter columns --------------------------------------------------------------- */
+
+enum pkind { PK_INT, PK_FLOAT, PK_BOOL, PK_STR };
+
+static enum pkind pkind_of(hs_ptype t)
+{
+    switch (t) {
+    case HS_PTYPE_INT:
+        return PK_INT;
+    case HS_PTYPE_FLOAT:
+        return PK_FLOAT;
+    case HS_PTYPE_BOOL:
+        return PK_BOOL;
+    default:
+        return PK_STR;
+    }
+}
+
+static const char *pkind_name(enum pkind k, bool mixed)
+{
+    if (mixed)
+        return "mixed";
+    return k == PK_INT ? "int" : k == PK_FLOAT ? "float" : k == PK_BOOL ? "bool" : "string";
+}
+
+static size_t round_up(size_t n, size_t m)
+{
+    return n == 0 ? m : (n + m - 1) / m * m;
+}
+
+/* The kind of an existing column and its string size. */
+static int column_kind(hid_t d, enum pkind *k, size_t *size)
+{
+    hid_t t = H5Dget_type(d);
+    H5T_class_t c = H5Tget_class(t);
+    size_t sz = H5Tget_size(t);
+    H5Tclose(t);
+    *size = sz;
+    if (c == H5T_STRING)
+        *k = PK_STR;
+    else if (c == H5T_FLOAT)
+        *k = PK_FLOAT;
+    else if (c == H5T_INTEGER && sz == 1)
+        *k = PK_BOOL;
+    else if (c == H5T_INTEGER)
+        *k = PK_INT;
+    else
+        return -1;
+    return 0;
+}
+
+/* Write one parameter column (creating or widening it first; all pre-SWMR). Old rows keep
+ * their values, converted if the column's type had to change. */
+static int write_param(hs_store *s, const hs_grid *g, const hs_param_info *pi,
+                       const int64_t *row_of_run, size_t *created, hs_error *err)
+{
+    enum pkind want = pkind_of(pi->type);
+    bool mixed = pi->type == HS_PTYPE_MIXED;
+    size_t want_size = round_up(pi->max_text_len, 16);
+    size_t n = s->nrows;
+    hid_t d = -1;
+    enum pkind have = want;
+    size_t have_size = want_size;
+    bool exists = H5Lexists(s->params_grp, pi->name, H5P_DEFAULT) > 0;
+    /* old values as text, if the column must be rebuilt */
+    char *old = NULL;
+    size_t old_size = 0;
+    int64_t *old_i = NULL;
+    double *old_f = NULL;
+    if (exists) {
+        d = H5Dopen2(s->params_grp, pi->name, H5P_DEFAULT);
+        if (d < 0 || column_kind(d, &have, &have_size) < 0)
+            return h5err(err, "%s: cannot read /params/%s", s->path, pi->name);
+        bool ok = have == want || (have == PK_FLOAT && want == PK_INT) || have == PK_STR;
+        if (have == PK_STR && want_size > have_size)
+            ok = false;
+        if (have == PK_STR)
+            want = PK_STR;
+        if (have == PK_FLOAT && want == PK_INT)
+            want = PK_FLOAT;
+        if (ok) {
+            want_size = have_size;
+        } else {
+            /* keep the old values and rebuild the column with the wider type */
+            if (have == PK_STR) {
+                old = read_strings(d, n, &old_size);
+            } else if (have == PK_FLOAT) {
+                old_f = malloc((n ? n : 1) * sizeof *old_f);
+                if (old_f)
+                    read_rows(d, H5T_NATIVE_DOUBLE, n, old_f);
+            } else {
+                old_i = malloc((n ? n : 1) * sizeof *old_i);
+                if (old_i)
+                    read_rows(d, H5T_NATIVE_INT64, n, old_i);
+            }
+            H5Dclose(d);
+            d = -1;
+            if (want != PK_STR && want != PK_FLOAT) {
+                want = PK_STR;
+                mixed = true;
+            } else if (want == PK_FLOAT && (have == PK_STR || have == PK_BOOL)) {
+                want = PK_STR;
+                mixed = true;
+            }
+            if (want == PK_STR) {
+                size_t need = have == PK_STR ? old_size : 24;
+                if (need > want_size)
+                    want_size = round_up(need, 16);
+            }
+            char tmp[600];
+            snprintf(tmp, sizeof tmp, "%s.old", pi->name);
+            if (H5Lmove(s->params_grp, pi->name, s->params_grp, tmp, H5P_DEFAULT, H5P_DEFAULT) <
+                    0 ||
+                H5Ldelete(s->params_grp, tmp, H5P_DEFAULT) < 0) {
+                free(old);
+                free(old_f);
+                free(old_i);
+                return h5err(err, "%s: cannot rebuild /params/%s", s->path, pi->name);
+            }
+            exists = false;
+        }
+    }
+    if (!exists) {
+        hid_t t;
+        unsigned char fill[16] = { 0 };
+        switch (want) {
+        case PK_INT:
+            t = H5Tcopy(H5T_NATIVE_INT64);
+            *(int64_t *)fill = INT_ABSENT;
+            break;
+        case PK_FLOAT:
+            t = H5Tcopy(H5T_NATIVE_DOUBLE);
+            *(double *)fill = NAN;
+            break;
+        case PK_BOOL:
+            t = H5Tcopy(H5T_NATIVE_INT8);
+            *(int8_t *)fill = -1;
+            break;
+        default:
+            t = str_type(want_size);
+            break;
+        }
+        d = create_1d(s->params_grp, pi->name, t, want == PK_STR ? NULL : fill, ROW_CHUNK, false,
+                      n);
+        H5Tclose(t);
+        if (d < 0) {
+            free(old);
+            free(old_f);
+            free(old_i);
+            return h5err(err, "%s: cannot create /params/%s", s->path, pi->name);
+        }
+        write_attr_str(d, "type", pkind_name(want, mixed));
+        (*created)++;
+    }
+    /* build the whole column: old values first, then this grid's values */
+    size_t esz = want == PK_STR ? want_size : want == PK_BOOL ? 1 : 8;
+    unsigned char *col = calloc(n ? n : 1, esz);
+    bool *absent = calloc(n ? n : 1, sizeof *absent);
+    if (!col || !absent) {
+        free(col);
+        free(absent);
+        free(old);
+        free(old_f);
+        free(old_i);
+        H5Dclose(d);
+        return hs_err(err, "out of memory");
+    }
+    hid_t mt = want == PK_STR ? str_type(want_size)
+                              : H5Tcopy(want == PK_INT     ? H5T_NATIVE_INT64
+                                        : want == PK_FLOAT ? H5T_NATIVE_DOUBLE
+                                                           : H5T_NATIVE_INT8);
+    int rc = 0;
+    if (exists) {
+        rc = read_rows(d, mt, n, col);
+    } else {
+        for (size_t r = 0; r < n; r++) {
+            unsigned char *dst = col + r * esz;
+            if (old_i || old_f) {
+                bool is_absent = old_i ? old_i[r] == INT_ABSENT : isnan(old_f[r]);
+                if (want == PK_FLOAT) {
+                    *(double *)dst = old_i ? (is_absent ? NAN : (double)old_i[r]) : old_f[r];
+                } else if (!is_absent) {
+                    char tmp[32];
+                    if (old_i)
+                        snprintf(tmp, sizeof tmp, "%lld", (long long)old_i[r]);
+                    else
+                        hs_double_repr(old_f[r], tmp);
+                    copy_fixed(dst, tmp, esz);
+                }
+            } else if (old) {
+                copy_fixed(dst, old + r * (old_size + 1), esz);
+            } else {
+                put_fill(dst,
+                         want == PK_STR     ? C_STR
+                         : want == PK_INT   ? C_I64
+                         : want == PK_FLOAT ? C_F64
+                                            : C_I8,
+                         esz,
+                         want == PK_INT     ? (double)INT_ABSENT
+                         : want == PK_FLOAT ? NAN
+                                            : -1);
+            }
+        }
+    }
+    hs_buf tb = { 0 };
+    for (size_t i = 0; i < hs_grid_nruns(g) && rc == 0; i++) {
+        const hs_run *run = hs_grid_run(g, i);
+        unsigned char *dst = col + (size_t)row_of_run[i] * esz;
+        const hs_value *v = hs_run_get(run, pi->name);
+        if (!v) {
+            put_fill(dst,
+                     want == PK_STR     ? C_STR
+                     : want == PK_INT   ? C_I64
+                     : want == PK_FLOAT ? C_F64
+                                        : C_I8,
+                     esz,
+                     want == PK_INT     ? (double)INT_ABSENT
+                     : want == PK_FLOAT ? NAN
+                                        : -1);
+            continue;
+        }
+        switch (want) {
+        case PK_INT:
+            *(int64_t *)dst = v->u.i;
+            break;
+        case PK_FLOAT:
+            *(double *)dst = v->type == HS_INT ? (double)v->u.i : v->u.f;
+            break;
+        case PK_BOOL:
+            *(int8_t *)dst = v->u.b ? 1 : 0;
+            break;
+        case PK_STR:
+            hs_buf_reset(&tb);
+            hs_value_put_text(&tb, v);
+            memset(dst, 0, esz);
+            memcpy(dst, hs_buf_str(&tb), tb.len < esz ? tb.len : esz);
+            break;
+        }
+    }
+    hs_buf_free(&tb);
+    (void)absent;
+    if (rc == 0)
+        rc = write_range(d, mt, 0, n, col);
+    H5Tclose(mt);
+    H5Dclose(d);
+    free(col);
+    free(absent);
+    free(old);
+    free(old_f);
+    free(old_i);
+    if (rc < 0)
+        return h5err(err, "%s: cannot write /params/%s", s->path, pi->name);
+    return 0;
+}
+
+/* /runs/params: every run's parameters as JSON text (the exact, typed record). */
+static int write_params_json(hs_store *s, const hs_grid *g, const int64_t *row_of_run,
+                             hs_error *err)
+{
+    hs_buf b = { 0 };
+    size_t need = 0;
+    for (size_t i = 0; i < hs_grid_nruns(g); i++) {
+        hs_buf_reset(&b);
+        hs_run_params_json(hs_grid_run(g, i), &b);
+        if (b.len > need)
+            need = b.len;
+    }
+    size_t size = round_up(need, 64), n = s->nrows;
+    char *old = NULL;
+    size_t old_size = 0;
+    hid_t d = -1;
+    if (H5Lexists(s->runs, "params", H5P_DEFAULT) > 0) {
+        d = H5Dopen2(s->runs, "params", H5P_DEFAULT);
+        old = read_strings(d, n, &old_size);
+        if (!old) {
+            H5Dclose(d);
+            hs_buf_free(&b);
+            return h5err(err, "%s: cannot read /runs/params", s->path);
+        }
+        if (old_size >= size) {
+            size = old_size;
+        } else {
+            H5Dclose(d);
+            d = -1;
+            if (H5Lmove(s->runs, "params", s->runs, "params.old", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
+                H5Ldelete(s->runs, "params.old", H5P_DEFAULT) < 0) {
+                free(old);
+                hs_buf_free(&b);
+                return h5err(err, "%s: cannot rebuild /runs/params", s->path);
+            }
+        }
+    }
+    hid_t t = str_type(size);
+    if (d < 0)
+        d = create_1d(s->runs, "params", t, NULL, ROW_CHUNK, false, n);
+    char *col = calloc(n ? n : 1, size);
+    if (d < 0 || !col) {
+        free(col);
+        free(old);
+        H5Tclose(t);
+        hs_buf_free(&b);
+        return h5err(err, "%s: cannot create /runs/params", s->path);
+    }
+    if (old)
+        for (size_t r = 0; r < n; r++)
+            copy_fixed(col + r * size, old + r * (old_size + 1), size);
+    for (size_t i = 0; i < hs_grid_nruns(g); i++) {
+        hs_buf_reset(&b);
+        hs_run_params_json(hs_grid_run(g, i), &b);
+        char *dst = col + (size_t)row_of_run[i] * size;
+        memset(dst, 0, size);
+        memcpy(dst, hs_buf_str(&b), b.len);
+    }
+    int rc = write_range(d, t, 0, n, col);
+    H5Tclose(t);
+    H5Dclose(d);
+    free(col);
+    free(old);
+    hs_buf_free(&b);
+    return rc < 0 ? h5err(err, "%s: cannot write /runs/params", s->path) : 0;
+}
+
+static int reopen_swmr(hs_store *s, hs_error *err)
+{
+    close_handles(s);
+    hid_t fapl = fapl_latest(false);
+    s->file = H5Fopen(s->path, H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, fapl);
+    H5Pclose(fapl);
+    if (s->file < 0)
+        return h5err(err, "cannot reopen store %s for SWMR writing", s->path);
+    return open_handles(s, err);
+}
+
+static void store_free(hs_store *s)
+{
+    if (!s)
+        return;
+    close_handles(s);
+    for (size_t i = 0; i < s->nbatch; i++)
+        hs_result_clear(&s->batch[i].res);
+    free(s->batch);
+    free(s->ids);
+    free(s->status);
+    free(s->attempts);
+    free(s->fclass);
+    hs_strmap_destroy(s->idmap);
+    hs_strmap_destroy(s->metric_map);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    free(s->path);
+    free(s);
+}
+
+hs_store *hs_store_open(const char *path, const hs_grid *g, const hs_store_opts *opts,
+                        hs_store_open_info *info, hs_error *err)
+{
+    quiet_hdf5();
+    hs_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        hs_err(err, "out of memory");
+        return NULL;
+    }
+    s->lock_fd = -1;
+    s->file = s->runs = s->params_grp = s->metrics_grp = -1;
+    s->d_status = s->d_mnames = s->d_mvalues = s->t_status = -1;
+    s->path = strdup(path);
+    if (opts)
+        s->opts = *opts;
+    if (s->opts.batch_rows <= 0)
+        s->opts.batch_rows = 64;
+    if (!(s->opts.batch_seconds > 0))
+        s->opts.batch_seconds = 1.0;
+    if (info)
+        memset(info, 0, sizeof *info);
+    int64_t *row_of_run = NULL;
+    char *dir = strdup(path);
+    if (!s->path || !dir) {
+        free(dir);
+        hs_err(err, "out of memory");
+        goto fail;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (hs_mkdir_p(dir, 0755, err) < 0) {
+            free(dir);
+            goto fail;
+        }
+    }
+    free(dir);
+    if (take_lock(path, &s->lock_fd, err) < 0)
+        goto fail;
+    struct stat st;
+    bool exists = stat(path, &st) == 0 && st.st_size > 0;
+    if (exists) {
+        if (open_existing(s, info, err) < 0)
+            goto fail;
+        if (H5Aexists(s->file, "schema_version") <= 0 ||
+            H5Lexists(s->file, "runs", H5P_DEFAULT) <= 0) {
+            hs_err(err, "%s exists but is not a complete hypersweep store; move it away", path);
+            goto fail;
+        }
+        char *sweep = read_attr_text(s->file, "sweep");
+        if (strcmp(sweep, hs_grid_name(g)) != 0) {
+            hs_err(err,
+                   "store %s belongs to sweep '%s', not '%s': refusing to mix sweeps (use "
+                   "another --store, or the grid's own name)",
+                   path, sweep, hs_grid_name(g));
+            free(sweep);
+            goto fail;
+        }
+        free(sweep);
+        char *shard = read_attr_text(s->file, "shard");
+        const char *want = s->opts.shard ? s->opts.shard : "";
+        if (strcmp(shard, want) != 0) {
+            hs_err(err, "store %s is %s%s, but this run is %s%s", path,
+                   shard[0] ? "shard " : "the whole sweep", shard,
+                   want[0] ? "shard " : "the whole sweep", want);
+            free(shard);
+            goto fail;
+        }
+        free(shard);
+    } else {
+        if (create_schema(s, g, err) < 0)
+            goto fail;
+        if (info)
+            info->created = true;
+    }
+    if (open_handles(s, err) < 0 || load_index(s, err) < 0 || add_rows(s, g, info, err) < 0 ||
+        write_index(s, g, &row_of_run, err) < 0)
+        goto fail;
+    size_t created = 0;
+    for (size_t k = 0; k < hs_grid_nparams(g); k++)
+        if (write_param(s, g, hs_grid_param(g, k), row_of_run, &created, err) < 0)
+            goto fail;
+    if (info)
+        info->new_params = exists ? created : 0;
+    if (write_params_json(s, g, row_of_run, err) < 0)
+        goto fail;
+    char now[32];
+    hs_iso_time(hs_now(), now);
+    char *opens = read_attr_text(s->file, "opens");
+    if (write_attr_str(s->file, "grid_text", hs_grid_text(g)) < 0 ||
+        write_attr_str(s->file, "grid_path", hs_grid_path(g)) < 0 ||
+        write_attr_str(s->file, "sweep_dir", s->opts.sweep_dir ? s->opts.sweep_dir : "") < 0 ||
+        write_attr_str(s->file, "modified", now) < 0 ||
+        write_attr_str(s->file, "hypersweep_version", HYPERSWEEP_VERSION) < 0 ||
+        write_attr_str(s->file, "shard", s->opts.shard ? s->opts.shard : "") < 0 ||
+        write_attr_int(s->file, "opens", atoll(opens) + 1) < 0) {
+        free(opens);
+        h5err(err, "cannot write the attributes of %s", path);
+        goto fail;
+    }
+    free(opens);
+    free(row_of_run);
+    row_of_run = NULL;
+    if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
+        h5err(err, "cannot write store %s", path);
+        goto fail;
+    }
+    if (s->opts.swmr && reopen_swmr(s, err) < 0)
+        goto fail;
+    if (info)
+        info->rows = s->nrows;
+    return s;
+fail:
+    free(row_of_run);
+    store_free(s);
+    return NULL;
+}
+
+size_t hs_store_nrows(const hs_store *s)
+{
+    return s->nrows;
+}
+
+long hs_store_find(const hs_store *s, const char *run_id)
+{
+    size_t row;
+    return hs_strmap_get(s->idmap, run_id, &row) ? (long)row : -1;
+}
+
+int hs_store_status(const hs_store *s, size_t row)
+{
+    return row < s->nrows ? s->status[row] : -1;
+}
+
+int hs_store_attempts(const hs_store *s, size_t row)
+{
+    return row < s->nrows ? s->attempts[row] : 0;
+}
+
+const char *hs_store_failure_class(const hs_store *s, size_t row)
+{
+    return row < s->nrows ? s->fclass[row] : "";
+}
+
+int hs_store_put(hs_store *s, size_t row, const hs_result *r, int status, hs_error *err)
+{
+    if (row >= s->nrows)
+        return hs_err(err, "store %s has no row %zu", s->path, row);
+    struct pending *p = NULL;
+    for (size_t i = 0; i < s->nbatch; i++)
+        if (s->batch[i].row == row)
+            p = &s->batch[i];
+    if (p) {
+        hs_result_clear(&p->res);
+    } else {
+        if (s->nbatch == s->capbatch) {
+            size_t cap = s->capbatch ? s->capbatch * 2 : 64;
+            struct pending *b = realloc(s->batch, cap * sizeof *b);
+            if (!b)
+                return hs_err(err, "out of memory");
+            s->batch = b;
+            s->capbatch = cap;
+        }
+        if (s->nbatch == 0)
+            s->batch_started = hs_monotonic();
+        p = &s->batch[s->nbatch++];
+        p->row = row;
+    }
+    p->status = status;
+    hs_result_init(&p->res);
+    if (hs_result_copy(&p->res, r) < 0)
+        return hs_err(err, "out of memory");
+    s->status[row] = (uint8_t)status;
+    s->attempts[row] = r->attempt;
+    snprintf(s->fclass[row], sizeof s->fclass[row], "%s", r->failure_class);
+    return 0;
+}
+
+int hs_store_tick(hs_store *s, hs_error *err)
+{
+    if (s->nbatch == 0)
+        return 0;
+    if ((int)s->nbatch >= s->opts.batch_rows ||
+        hs_monotonic() - s->batch_started >= s->opts.batch_seconds)
+        return hs_store_flush(s, err);
+    return 0;
+}
+
+static int ensure_metric(hs_store *s, const char *name, size_t *col, hs_error *err)
+{
+    if (hs_strmap_get(s->metric_map, name, col))
+        return 0;
+    hsize_t n = s->nmetrics + 1;
+    if (H5Dset_extent(s->d_mnames, &n) < 0)
+        return h5err(err, "cannot add metric '%s' to %s", name, s->path);
+    char buf[METRIC_NAME_LEN];
+    copy_fixed(buf, name, sizeof buf);
+    hid_t t = str_type(METRIC_NAME_LEN);
+    int rc = write_range(s->d_mnames, t, s->nmetrics, 1, buf);
+    H5Tclose(t);
+    hsize_t dims[2];
+    hid_t sp = H5Dget_space(s->d_mvalues);
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    dims[1] = n;
+    if (rc < 0 || H5Dset_extent(s->d_mvalues, dims) < 0)
+        return h5err(err, "cannot add metric '%s' to %s", name, s->path);
+    *col = s->nmetrics++;
+    return hs_strmap_put(s->metric_map, name, *col) < 0 ? hs_err(err, "out of memory") : 0;
+}
+
+static int do_fsync(hs_store *s)
+{
+    if (!s->opts.fsync)
+        return 0;
+    void *h = NULL;
+    if (H5Fget_vfd_handle(s->file, H5P_DEFAULT, &h) < 0 || !h)
+        return 0;
+    return fsync(*(int *)h);
+}
+
+static int commit_data(hs_store *s, hs_error *err)
+{
+    size_t n = s->nbatch;
+    hsize_t *rows = malloc(n * sizeof *rows);
+    unsigned char *buf = malloc(n * (HS_TAIL_BYTES + 16));
+    if (!rows || !buf) {
+        free(rows);
+        free(buf);
+        return hs_err(err, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        rows[i] = s->batch[i].row;
+    for (size_t c = 0; c < NDATA; c++) {
+        const struct colspec *cs = &data_cols[c];
+        size_t esz = kind_bytes(cs->kind, cs->size);
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *src = (const unsigned char *)&s->batch[i].res + cs->offset;
+            unsigned char *dst = buf + i * esz;
+            if (cs->kind == C_STR) {
+                memset(dst, 0, esz);
+                size_t l = strnlen((const char *)src, cs->size);
+                memcpy(dst, src, l);
+            } else {
+                memcpy(dst, src, esz);
+            }
+        }
+        hid_t mt = mem_type(cs->kind, cs->size);
+        int rc = write_points(s->d_data[c], mt, rows, n, buf);
+        H5Tclose(mt);
+        if (rc < 0) {
+            free(rows);
+            free(buf);
+            return h5err(err, "cannot write /runs/%s of %s", cs->name, s->path);
+        }
+    }
+    free(buf);
+    free(rows);
+    /* metrics: each row's full line (NaN where absent), so a retry never keeps stale values */
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t m = 0; m < s->batch[i].res.nmetrics; m++) {
+            size_t col;
+            if (ensure_metric(s, s->batch[i].res.metric_names[m], &col, err) < 0)
+                return -1;
+        }
+    if (s->nmetrics == 0)
+        return 0;
+    size_t npts = n * s->nmetrics;
+    hsize_t *pts = malloc(npts * 2 * sizeof *pts);
+    double *vals = malloc(npts * sizeof *vals);
+    if (!pts || !vals) {
+        free(pts);
+        free(vals);
+        return hs_err(err, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t m = 0; m < s->nmetrics; m++) {
+            pts[2 * (i * s->nmetrics + m)] = s->batch[i].row;
+            pts[2 * (i * s->nmetrics + m) + 1] = m;
+            vals[i * s->nmetrics + m] = NAN;
+        }
+        for (uint32_t m = 0; m < s->batch[i].res.nmetrics; m++) {
+            size_t col = 0;
+            hs_strmap_get(s->metric_map, s->batch[i].res.metric_names[m], &col);
+            vals[i * s->nmetrics + col] = s->batch[i].res.metric_values[m];
+        }
+    }
+    hid_t fs = H5Dget_space(s->d_mvalues);
+    hsize_t cnt = npts;
+    hid_t ms = H5Screate_simple(1, &cnt, NULL);
+    herr_t rc = H5Sselect_elements(fs, H5S_SELECT_SET, npts, pts);
+    if (rc >= 0)
+        rc = H5Dwrite(s->d_mvalues, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, vals);
+    if (rc < 0)
+        capture();
+    H5Sclose(ms);
+    H5Sclose(fs);
+    free(pts);
+    free(vals);
+    return rc < 0 ? h5err(err, "cannot write /metrics/values of %s", s->path) : 0;
+}
+
+int hs_store_flush(hs_store *s, hs_error *err)
+{
+    if (!s || s->nbatch == 0)
+        return 0;
+    if (s->failed)
+        return hs_err(err, "store %s: an earlier write failed; not writing more", s->path);
+    errno = 0;
+    /* phase 1: the data, then a flush */
+    if (commit_data(s, err) < 0)
+        goto fail;
+    if (H5Fflush(s->file, H5F_SCOPE_LOCAL) < 0 || do_fsync(s) < 0) {
+        h5err(err, "cannot flush store %s", s->path);
+        goto fail;
+    }
+    /* phase 2: the status column, then a flush */
+    size_t n = s->nbatch;
+    hsize_t *rows = malloc(n * sizeof *rows);
+    uint8_t *st = malloc(n);
+    if (!rows || !st) {
+        free(rows);
+        free(st);
+        hs_err(err, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = s->batch[i].row;
+        st[i] = (uint8_t)s->batch[i].status;
+    }
+    int rc = write_points(s->d_status, s->t_status, rows, n, st);
+    free(rows);
+    free(st);
+    if (rc < 0) {
+        h5err(err, "cannot write /runs/status of %s", s->path);
+        goto fail;
+    }
+    if (H5Fflush(s->file, H5F_SCOPE_LOCAL) < 0 || do_fsync(s) < 0) {
+        h5err(err, "cannot flush store %s", s->path);
+        goto fail;
+    }
+    for (size_t i = 0; i < s->nbatch; i++)
+        hs_result_clear(&s->batch[i].res);
+    s->nbatch = 0;
+    return 0;
+fail:
+    s->failed = true;
+    return -1;
+}
+
+int hs_store_close(hs_store *s, hs_error *err)
+{
+    if (!s)
+        return 0;
+    int rc = 0;
+    if (!s->failed)
+        rc = hs_store_flush(s, err);
+    store_free(s);
+    return rc;
+}
+
+/* ---- reader -------------------------------------------------------------------------- */
+
+struct sd_param {
+    char *name;
+    hs_ptype type;
+    enum pkind kind;
+    size_t size;
+    int64_t *i;
+    double *f;
+    int8_t *b;
+    char *s; /* nrows * (size + 1) */
+};
+
+struct hs_store_data {
+    char *path;
+    hid_t file, d_tail;
+    char **attr_names, **attr_values;
+    size_t nattrs;
+    size_t nrows;
+    char *run_id;
+    size_t run_id_size;
+    int64_t *index;
+    uint8_t *status;
+    int32_t *attempts, *exit_code, *signal, *rank, *gpu, *warnings;
+    int8_t *git_dirty;
+    double *started, *finished, *wall_s, *max_rss, *cpu_s;
+    char *fclass, *message, *host, *gpu_name, *gpu_uuid, *git_commit, *params;
+    size_t fclass_sz, message_sz, host_sz, gpu_name_sz, gpu_uuid_sz, git_commit_sz, params_sz;
+    struct sd_param *p;
+    size_t np;
+    char **mnames;
+    size_t nm;
+    double *mvalues; /* column-major: nm columns of nrows */
+};
+
+void hs_store_data_destroy(hs_store_data *d)
+{
+    if (!d)
+        return;
+    if (d->d_tail > 0)
+        H5Dclose(d->d_tail);
+    if (d->file > 0)
+        H5Fclose(d->file);
+    for (size_t i = 0; i < d->nattrs; i++) {
+        free(d->attr_names[i]);
+        free(d->attr_values[i]);
+    }
+    free(d->attr_names);
+    free(d->attr_values);
+    void *arrays[] = { d->run_id,     d->index,    d->status, d->attempts, d->exit_code,
+                       d->signal,     d->rank,     d->gpu,    d->warnings, d->git_dirty,
+                       d->started,    d->finished, d->wall_s, d->max_rss,  d->cpu_s,
+                       d->fclass,     d->message,  d->host,   d->gpu_name, d->gpu_uuid,
+                       d->git_commit, d->params,   d->mvalues };
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        free(arrays[i]);
+    for (size_t k = 0; k < d->np; k++) {
+        free(d->p[k].name);
+        free(d->p[k].i);
+        free(d->p[k].f);
+        free(d->p[k].b);
+        free(d->p[k].s);
+    }
+    free(d->p);
+    for (size_t m = 0; m < d->nm; m++)
+        free(d->mnames[m]);
+    free(d->mnames);
+    free(d->path);
+    free(d);
+}
+
+static int sd_read_num(hs_store_data *d, hid_t runs, const char *name, hid_t mt, size_t esz,
+                       void **out, double fill, enum ckind kind)
+{
+    *out = malloc((d->nrows ? d->nrows : 1) * esz);
+    if (!*out)
+        return -1;
+    for (size_t i = 0; i < d->nrows; i++)
+        put_fill((char *)*out + i * esz, kind, esz, fill);
+    if (H5Lexists(runs, name, H5P_DEFAULT) <= 0)
+        return 0;
+    hid_t ds = H5Dopen2(runs, name, H5P_DEFAULT);
+    size_t n = (size_t)extent_1d(ds);
+    int rc = read_rows(ds, mt, n < d->nrows ? n : d->nrows, *out);
+    H5Dclose(ds);
+    return rc;
+}
+
+static int sd_read_str(hs_store_data *d, hid_t runs, const char *name, char **out, size_t *sz)
+{
+    if (H5Lexists(runs, name, H5P_DEFAULT) <= 0) {
+        *sz = 1;
+        *out = calloc(d->nrows ? d->nrows : 1, 2);
+        return *out ? 0 : -1;
+    }
+    hid_t ds = H5Dopen2(runs, name, H5P_DEFAULT);
+    size_t n = (size_t)extent_1d(ds);
+    size_t size;
+    char *s = read_strings(ds, n < d->nrows ? n : d->nrows, &size);
+    H5Dclose(ds);
+    if (!s)
+        return -1;
+    if (n < d->nrows) {
+        char *t = realloc(s, d->nrows * (size + 1));
+        if (!t) {
+            free(s);
+            return -1;
+        }
+        memset(t + n * (size + 1), 0, (d->nrows - n) * (size + 1));
+        s = t;
+    }
+    *out = s;
+    *sz = size;
+    return 0;
+}
+
+static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *arg)
+{
+    hs_store_data *d = arg;
+    (void)info;
+    char **n = realloc(d->attr_names, (d->nattrs + 1) * sizeof *n);
+    if (!n)
+        return -1;
+    d->attr_names = n;
+    char **v = realloc(d->attr_values, (d->nattrs + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    d->attr_values = v;
+    d->attr_names[d->nattrs] = strdup(name);
+    d->attr_values[d->nattrs] = read_attr_text(loc, name);
+    d->nattrs++;
+    return 0;
+}
+
+hs_store_data *hs_store_read(const char *path, hs_error *err)
+{
+    quiet_hdf5();
+    hs_store_data *d = calloc(1, sizeof *d);
+    if (!d) {
+        hs_err(err, "out of memory");
+        return NULL;
+    }
+    d->file = d->d_tail = -1;
+    d->path = strdup(path);
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        hs_err_errno(err, "cannot open store %s", path);
+        goto fail;
+    }
+    hid_t fapl = fapl_latest(false);
+    d->file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
+    if (d->file < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        d->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    }
+    H5Pclose(fapl);
+    if (d->file < 0) {
+        h5err(err, "cannot open store %s", path);
+        goto fail;
+    }
+    if (H5Lexists(d->file, "runs", H5P_DEFAULT) <= 0 ||
+        H5Lexists(d->file, "metrics", H5P_DEFAULT) <= 0) {
+        hs_err(err, "%s is not a hypersweep store (no /runs or /metrics)", path);
+        goto fail;
+    }
+    hsize_t idx = 0;
+    H5Aiterate2(d->file, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_cb, d);
+    hid_t runs = H5Gopen2(d->file, "runs", H5P_DEFAULT);
+    hid_t ds = H5Dopen2(runs, "run_id", H5P_DEFAULT);
+    d->nrows = (size_t)extent_1d(ds);
+    hid_t dst = H5Dopen2(runs, "status", H5P_DEFAULT);
+    size_t ns = (size_t)extent_1d(dst);
+    H5Dclose(dst);
+    if (ns < d->nrows)
+        d->nrows = ns;
+    d->run_id = read_strings(ds, d->nrows, &d->run_id_size);
+    H5Dclose(ds);
+    int rc = d->run_id ? 0 : -1;
+    rc |= sd_read_num(d, runs, "index", H5T_NATIVE_INT64, 8, (void **)&d->index, -1, C_I64);
+    hid_t stt = status_type();
+    rc |= sd_read_num(d, runs, "status", stt, 1, (void **)&d->status, 0, C_I8);
+    H5Tclose(stt);
+    rc |= sd_read_num(d, runs, "attempts", H5T_NATIVE_INT32, 4, (void **)&d->attempts, 0, C_I32);
+    rc |= sd_read_num(d, runs, "exit_code", H5T_NATIVE_INT32, 4, (void **)&d->exit_code, -1, C_I32);
+    rc |= sd_read_num(d, runs, "signal", H5T_NATIVE_INT32, 4, (void **)&d->signal, 0, C_I32);
+    rc |= sd_read_num(d, runs, "rank", H5T_NATIVE_INT32, 4, (void **)&d->rank, -1, C_I32);
+    rc |= sd_read_num(d, runs, "gpu", H5T_NATIVE_INT32, 4, (void **)&d->gpu, -1, C_I32);
+    rc |= sd_read_num(d, runs, "warnings", H5T_NATIVE_INT32, 4, (void **)&d->warnings, 0, C_I32);
+    rc |= sd_read_num(d, runs, "git_dirty", H5T_NATIVE_INT8, 1, (void **)&d->git_dirty, -1, C_I8);
+    rc |= sd_read_num(d, runs, "started", H5T_NATIVE_DOUBLE, 8, (void **)&d->started, NAN, C_F64);
+    rc |= sd_read_num(d, runs, "finished", H5T_NATIVE_DOUBLE, 8, (void **)&d->finished, NAN, C_F64);
+    rc |= sd_read_num(d, runs, "wall_s", H5T_NATIVE_DOUBLE, 8, (void **)&d->wall_s, NAN, C_F64);
+    rc |=
+        sd_read_num(d, runs, "max_rss_mb", H5T_NATIVE_DOUBLE, 8, (void **)&d->max_rss, NAN, C_F64);
+    rc |= sd_read_num(d, runs, "cpu_s", H5T_NATIVE_DOUBLE, 8, (void **)&d->cpu_s, NAN, C_F64);
+    rc |= sd_read_str(d, runs, "failure_class", &d->fclass, &d->fclass_sz);
+    rc |= sd_read_str(d, runs, "message", &d->message, &d->message_sz);
+    rc |= sd_read_str(d, runs, "host", &d->host, &d->host_sz);
+    rc |= sd_read_str(d, runs, "gpu_name", &d->gpu_name, &d->gpu_name_sz);
+    rc |= sd_read_str(d, runs, "gpu_uuid", &d->gpu_uuid, &d->gpu_uuid_sz);
+    rc |= sd_read_str(d, runs, "git_commit", &d->git_commit, &d->git_commit_sz);
+    rc |= sd_read_str(d, runs, "params", &d->params, &d->params_sz);
+    if (H5Lexists(runs, "stderr_tail", H5P_DEFAULT) > 0)
+        d->d_tail = H5Dopen2(runs, "stderr_tail", H5P_DEFAULT);
+    H5Gclose(runs);
+    if (rc) {
+        h5err(err, "cannot read /runs of %s", path);
+        goto fail;
+    }
+    /* parameters */
+    hid_t pg = H5Gopen2(d->file, "params", H5P_DEFAULT);
+    if (pg >= 0) {
+        hsize_t np = 0;
+        H5Gget_num_objs(pg, &np);
+        d->p = calloc(np ? np : 1, sizeof *d->p);
+        for (hsize_t k = 0; k < np && d->p; k++) {
+            char name[512];
+            H5Gget_objname_by_idx(pg, k, name, sizeof name);
+            hid_t pd = H5Dopen2(pg, name, H5P_DEFAULT);
+            struct sd_param *p = &d->p[d->np];
+            p->name = strdup(name);
+            size_t n = (size_t)extent_1d(pd);
+            if (n > d->nrows)
+                n = d->nrows;
+            char *type = read_attr_text(pd, "type");
+            if (column_kind(pd, &p->kind, &p->size) < 0) {
+                free(type);
+                H5Dclose(pd);
+                continue;
+            }
+            p->type = p->kind == PK_INT            ? HS_PTYPE_INT
+                      : p->kind == PK_FLOAT        ? HS_PTYPE_FLOAT
+                      : p->kind == PK_BOOL         ? HS_PTYPE_BOOL
+                      : strcmp(type, "mixed") == 0 ? HS_PTYPE_MIXED
+                                                   : HS_PTYPE_STR;
+            free(type);
+            size_t rows = d->nrows ? d->nrows : 1;
+            switch (p->kind) {
+            case PK_INT:
+                p->i = malloc(rows * 8);
+                for (size_t r = 0; p->i && r < d->nrows; r++)
+                    p->i[r] = INT_ABSENT;
+                rc |= !p->i || read_rows(pd, H5T_NATIVE_INT64, n, p->i) < 0;
+                break;
+            case PK_FLOAT:
+                p->f = malloc(rows * 8);
+                for (size_t r = 0; p->f && r < d->nrows; r++)
+                    p->f[r] = NAN;
+                rc |= !p->f || read_rows(pd, H5T_NATIVE_DOUBLE, n, p->f) < 0;
+                break;
+            case PK_BOOL:
+                p->b = malloc(rows);
+                if (p->b)
+                    memset(p->b, -1, rows);
+                rc |= !p->b || read_rows(pd, H5T_NATIVE_INT8, n, p->b) < 0;
+                break;
+            case PK_STR: {
+                char *s = read_strings(pd, n, &p->size);
+                p->s = calloc(rows, p->size + 1);
+                if (s && p->s)
+                    memcpy(p->s, s, n * (p->size + 1));
+                rc |= !s || !p->s;
+                free(s);
+                break;
+            }
+            }
+            H5Dclose(pd);
+            d->np++;
+        }
+        H5Gclose(pg);
+    }
+    /* metrics */
+    hid_t mg = H5Gopen2(d->file, "metrics", H5P_DEFAULT);
+    hid_t dn = H5Dopen2(mg, "names", H5P_DEFAULT);
+    hid_t dv = H5Dopen2(mg, "values", H5P_DEFAULT);
+    hsize_t dims[2] = { 0, 0 };
+    hid_t vsp = H5Dget_space(dv);
+    H5Sget_simple_extent_dims(vsp, dims, NULL);
+    H5Sclose(vsp);
+    size_t nm = (size_t)extent_1d(dn), nsz;
+    if (nm > dims[1])
+        nm = (size_t)dims[1];
+    char *names = read_strings(dn, nm, &nsz);
+    size_t vrows = (size_t)dims[0] < d->nrows ? (size_t)dims[0] : d->nrows;
+    d->mnames = calloc(nm ? nm : 1, sizeof *d->mnames);
+    d->mvalues = malloc((nm && d->nrows ? nm * d->nrows : 1) * sizeof *d->mvalues);
+    double *tmp = malloc((vrows && nm ? vrows * nm : 1) * sizeof *tmp);
+    if (!names || !d->mnames || !d->mvalues || !tmp)
+        rc = -1;
+    if (!rc && vrows && nm) {
+        hsize_t start[2] = { 0, 0 }, cnt[2] = { vrows, nm };
+        hid_t fs = H5Dget_space(dv);
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
+        hid_t ms = H5Screate_simple(2, cnt, NULL);
+        rc |= H5Dread(dv, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, tmp) < 0;
+        H5Sclose(ms);
+        H5Sclose(fs);
+    }
+    if (!rc) {
+        for (size_t m = 0; m < nm; m++) {
+            d->mnames[m] = strdup(names + m * (nsz + 1));
+            double *col = d->mvalues + m * d->nrows;
+            for (size_t r = 0; r < d->nrows; r++)
+                col[r] = r < vrows ? tmp[r * nm + m] : NAN;
+        }
+        d->nm = nm;
+    }
+    free(tmp);
+    free(names);
+    H5Dclose(dn);
+    H5Dclose(dv);
+    H5Gclose(mg);
+    if (rc) {
+        h5err(err, "cannot read %s", path);
+        goto fail;
+    }
+    return d;
+fail:
+    hs_store_data_destroy(d);
+    return NULL;
+}
+
+const char *hs_sd_path(const hs_store_data *d)
+{
+    return d->path;
+}
+
+const char *hs_sd_attr(const hs_store_data *d, const char *name)
+{
+    for (size_t i = 0; i < d->nattrs; i++)
+        if (strcmp(d->attr_names[i], name) == 0)
+            return d->attr_values[i] ? d->attr_values[i] : "";
+    return "";
+}
+
+size_t hs_sd_nrows(const hs_store_data *d)
+{
+    return d->nrows;
+}
+
+#define STR_AT(base, sz, row) ((base) + (row) * ((sz) + 1))
+
+const char *hs_sd_run_id(const hs_store_data *d, size_t row)
+{
+    return STR_AT(d->run_id, d->run_id_size, row);
+}
+int64_t hs_sd_index(const hs_store_data *d, size_t row)
+{
+    return d->index[row];
+}
+int hs_sd_status(const hs_store_data *d, size_t row)
+{
+    return d->status[row];
+}
+int hs_sd_attempts(const hs_store_data *d, size_t row)
+{
+    return d->attempts[row];
+}
+int hs_sd_exit_code(const hs_store_data *d, size_t row)
+{
+    return d->exit_code[row];
+}
+int hs_sd_signal(const hs_store_data *d, size_t row)
+{
+    return d->signal[row];
+}
+const char *hs_sd_failure_class(const hs_store_data *d, size_t row)
+{
+    return STR_AT(d->fclass, d->fclass_sz, row);
+}
+const char *hs_sd_message(const hs_store_data *d, size_t row)
+{
+    return STR_AT(d->message, d->message_sz, row);
+}
+double hs_sd_started(const hs_store_data *d, size_t row)
+{
+    return d->started[row];
+}
+double hs_sd_finished(const hs_store_data *d, size_t row)
+{
+    return d->finished[row];
+}
+double hs_sd_wall_s(const hs_store_data *d, size_t row)
+{
+    return d->wall_s[row];
+}
+const char *hs_sd_host(const hs_store_data *d, size_t row)
+{
+    return STR_AT(d->host, d->host_sz, row);
+}
+int hs_sd_rank(const hs_store_data *d, size_t row)
+{
+    return d->rank[row];
+}
+int hs_sd_gpu(const hs_store_data *d, size_t row)
+{
+    return d->gpu[row];
+}
+const char *hs_sd_gpu_name(const hs_store_data *d, size_t row)
+{
+    return STR_AT(d->gpu_name, d->gpu_name_sz, row);
+}
+const char *hs_sd_gpu_uuid(const hs_store_data *d, size_t row)
+{
+    return STR_AT(d->gpu_uuid, d->gpu_uuid_sz, row);
+}
+const char *hs_sd_git_commit(const hs_store_data *d, size_t row)
+{
+    return STR_AT(d->git_commit, d->git_commit_sz, row);
+}
+int hs_sd_git_dirty(const hs_store_data *d, size_t row)
+{
+    return d->git_dirty[row];
+}
+double hs_sd_max_rss_mb(const hs_store_data *d, size_t row)
+{
+    return d->max_rss[row];
+}
+double hs_sd_cpu_s(const hs_store_data *d, size_t row)
+{
+    return d->cpu_s[row];
+}
+int hs_sd_warnings(const hs_store_data *d, size_t row)
+{
+    return d->warnings[row];
+}
+const char *hs_sd_params_json(const hs_store_data *d, size_t row)
+{
+    return STR_AT(d->params, d->params_sz, row);
+}
+
+int hs_sd_stderr_tail(const hs_store_data *d, size_t row, char *buf, size_t cap, hs_error *err)
+{
+    buf[0] = '\0';
+    if (d->d_tail < 0 || row >= d->nrows)
+        return 0;
+    char raw[HS_TAIL_BYTES + 1];
+    hid_t mt = str_type(HS_TAIL_BYTES);
+    hid_t fs = H5Dget_space(d->d_tail);
+    hsize_t start = row, cnt = 1;
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL);
+    hid_t ms = H5Screate_simple(1, &cnt, NULL);
+    herr_t rc = H5Dread(d->d_tail, mt, ms, fs, H5P_DEFAULT, raw);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Tclose(mt);
+    if (rc < 0)
+        return h5err(err, "cannot read the stderr tail of row %zu of %s", row, d->path);
+    raw[HS_TAIL_BYTES] = '\0';
+    snprintf(buf, cap, "%s", raw);
+    return 0;
+}
+
+size_t hs_sd_nparams(const hs_store_data *d)
+{
+    return d->np;
+}
+const char *hs_sd_param_name(const hs_store_data *d, size_t k)
+{
+    return d->p[k].name;
+}
+hs_ptype hs_sd_param_type(const hs_store_data *d, size_t k)
+{
+    return d->p[k].type;
+}
+
+long hs_sd_param_find(const hs_store_data *d, const char *name)
+{
+    for (size_t k = 0; k < d->np; k++)
+        if (strcmp(d->p[k].name, name) == 0)
+            return (long)k;
+    return -1;
+}
+
+bool hs_sd_param(const hs_store_data *d, size_t k, size_t row, hs_value *out)
+{
+    const struct sd_param *p = &d->p[k];
+    switch (p->kind) {
+    case PK_INT:
+        if (p->i[row] == INT_ABSENT)
+            return false;
+        *out = hs_value_int(p->i[row]);
+        return true;
+    case PK_FLOAT:
+        if (isnan(p->f[row]))
+            return false;
+        *out = hs_value_float(p->f[row]);
+        return true;
+    case PK_BOOL:
+        if (p->b[row] < 0)
+            return false;
+        *out = hs_value_bool(p->b[row] != 0);
+        return true;
+    case PK_STR: {
+        const char *s = STR_AT(p->s, p->size, row);
+        if (!s[0])
+            return false;
+        *out = hs_value_str(s);
+        return true;
+    }
+    }
+    return false;
+}
+
+size_t hs_sd_nmetrics(const hs_store_data *d)
+{
+    return d->nm;
+}
+const char *hs_sd_metric_name(const hs_store_data *d, size_t m)
+{
+    return d->mnames[m];
+}
+long hs_sd_metric_find(const hs_store_data *d, const char *name)
+{
+    for (size_t m = 0; m < d->nm; m++)
+        if (strcmp(d->mnames[m], name) == 0)
+            return (long)m;
+    return -1;
+}
+const double *hs_sd_metric_column(const hs_store_data *d, size_t m)
+{
+    return d->mvalues + m * d->nrows;
+}
