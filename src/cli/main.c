@@ -8,7 +8,10 @@
 #include "log.h"
 
 static const hs_cli_cmd *const commands[] = {
+    &hs_cmd_run,
     &hs_cmd_expand,
+    &hs_cmd_status,
+    &hs_cmd_export,
 };
 
 static void usage(FILE *out)

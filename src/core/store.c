@@ -454,6 +454,7 @@ struct hs_store {
     char (*ids)[HS_RUN_ID_LEN + 1];
     uint8_t *status;
     int32_t *attempts;
+    double *wall;
     char (*fclass)[32];
     hs_strmap *idmap;
     size_t nmetrics;
@@ -640,14 +641,16 @@ static int load_index(hs_store *s, hs_error *err)
     free(s->ids);
     free(s->status);
     free(s->attempts);
+    free(s->wall);
     free(s->fclass);
+    s->wall = calloc(n ? n : 1, sizeof *s->wall);
     s->ids = calloc(n ? n : 1, sizeof *s->ids);
     s->status = calloc(n ? n : 1, sizeof *s->status);
     s->attempts = calloc(n ? n : 1, sizeof *s->attempts);
     s->fclass = calloc(n ? n : 1, sizeof *s->fclass);
     hs_strmap_destroy(s->idmap);
     s->idmap = hs_strmap_create(n + 16);
-    if (!s->ids || !s->status || !s->attempts || !s->fclass || !s->idmap) {
+    if (!s->ids || !s->status || !s->attempts || !s->fclass || !s->idmap || !s->wall) {
         free(ids);
         return hs_err(err, "out of memory");
     }
@@ -661,7 +664,8 @@ static int load_index(hs_store *s, hs_error *err)
     free(ids);
     s->nrows = n;
     if (read_rows(s->d_status, s->t_status, n, s->status) < 0 ||
-        read_rows(s->d_data[0], H5T_NATIVE_INT32, n, s->attempts) < 0)
+        read_rows(s->d_data[0], H5T_NATIVE_INT32, n, s->attempts) < 0 ||
+        read_rows(s->d_data[7], H5T_NATIVE_DOUBLE, n, s->wall) < 0)
         return h5err(err, "cannot read the status of %s", s->path);
     size_t fsz;
     char *fc = read_strings(s->d_data[3], n, &fsz);
@@ -1125,6 +1129,7 @@ static void store_free(hs_store *s)
     free(s->ids);
     free(s->status);
     free(s->attempts);
+    free(s->wall);
     free(s->fclass);
     hs_strmap_destroy(s->idmap);
     hs_strmap_destroy(s->metric_map);
@@ -1273,6 +1278,11 @@ int hs_store_attempts(const hs_store *s, size_t row)
     return row < s->nrows ? s->attempts[row] : 0;
 }
 
+double hs_store_wall_s(const hs_store *s, size_t row)
+{
+    return row < s->nrows ? s->wall[row] : NAN;
+}
+
 const char *hs_store_failure_class(const hs_store *s, size_t row)
 {
     return row < s->nrows ? s->fclass[row] : "";
@@ -1308,6 +1318,7 @@ int hs_store_put(hs_store *s, size_t row, const hs_result *r, int status, hs_err
         return hs_err(err, "out of memory");
     s->status[row] = (uint8_t)status;
     s->attempts[row] = r->attempt;
+    s->wall[row] = r->wall_s;
     snprintf(s->fclass[row], sizeof s->fclass[row], "%s", r->failure_class);
     return 0;
 }

@@ -63,6 +63,8 @@ long hs_store_find(const hs_store *s, const char *run_id);
 int hs_store_status(const hs_store *s, size_t row);
 int hs_store_attempts(const hs_store *s, size_t row);
 const char *hs_store_failure_class(const hs_store *s, size_t row);
+/* Wall time of the row's last attempt (NaN if none). */
+double hs_store_wall_s(const hs_store *s, size_t row);
 
 /* Record an attempt's state for `row`: every column from r (its metrics replace the row's
  * metrics, NaN where absent) and the status. Used for "running" (r holds the start), for

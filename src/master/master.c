@@ -1,0 +1,717 @@
+#include "master.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "store.h"
+#include "strmap.h"
+#include "table.h"
+#include "util.h"
+
+#define MAX_REPORTED_FAILURES 3
+
+struct slot_state {
+    bool busy;
+    size_t run;      /* grid index */
+    double started;  /* monotonic */
+    double estimate; /* expected seconds */
+};
+
+struct failure {
+    char run_id[HS_RUN_ID_LEN + 1];
+    size_t run;
+    int status;
+    char fclass[32];
+    char message[256];
+    char tail[600];
+};
+
+struct master {
+    const hs_grid *g;
+    const hs_master_opts *o;
+    const hs_executor_ops *ops;
+    void *ctx;
+    hs_store *store;
+    hs_master_summary *sum;
+    size_t *row; /* grid index -> store row */
+    int *tries;  /* attempts made in this invocation, per grid index */
+    bool *in_scope;
+    size_t *queue; /* grid indices to run, in order */
+    size_t qhead, qlen, qcap;
+    struct slot_state *slots;
+    int nslots;
+    size_t running, finished_now, failed_now;
+    double t0;
+    /* walltime estimates: estimate key -> longest observed wall time */
+    hs_strmap *est_index;
+    double *est_max;
+    size_t nest, capest;
+    struct failure failures[MAX_REPORTED_FAILURES];
+    size_t nfailures;
+    size_t fclass_count[32];
+    char fclass_names[32][32];
+    size_t nfclass;
+    /* progress */
+    int progress;
+    double last_progress;
+    bool line_shown;
+};
+
+/* ---- walltime estimates ------------------------------------------------------------- */
+
+static void estimate_key(const struct master *m, size_t run, hs_buf *key)
+{
+    const hs_run *r = hs_grid_run(m->g, run);
+    hs_buf_reset(key);
+    for (size_t i = 0; i < m->o->nestimate_by; i++) {
+        const hs_value *v = hs_run_get(r, m->o->estimate_by[i]);
+        hs_buf_puts(key, i ? "\x1f" : "");
+        if (v)
+            hs_value_put_json(key, v);
+    }
+}
+
+static void estimate_learn(struct master *m, size_t run, double wall)
+{
+    if (!(wall > 0))
+        return;
+    hs_buf key = { 0 };
+    estimate_key(m, run, &key);
+    size_t k;
+    if (hs_strmap_get(m->est_index, hs_buf_str(&key), &k)) {
+        if (wall > m->est_max[k])
+            m->est_max[k] = wall;
+    } else {
+        if (m->nest == m->capest) {
+            size_t cap = m->capest ? m->capest * 2 : 16;
+            double *e = realloc(m->est_max, cap * sizeof *e);
+            if (!e) {
+                hs_buf_free(&key);
+                return;
+            }
+            m->est_max = e;
+            m->capest = cap;
+        }
+        m->est_max[m->nest] = wall;
+        hs_strmap_put(m->est_index, hs_buf_str(&key), m->nest++);
+    }
+    hs_buf_free(&key);
+}
+
+/* Expected duration: the longest finished run with the same values of the estimate axes,
+ * with 10% slack; the timeout when no such run has finished. */
+static double estimate(const struct master *m, size_t run)
+{
+    hs_buf key = { 0 };
+    estimate_key(m, run, &key);
+    size_t k;
+    double e = hs_grid_spec(m->g)->timeout;
+    if (hs_strmap_get(m->est_index, hs_buf_str(&key), &k))
+        e = m->est_max[k] * 1.1;
+    hs_buf_free(&key);
+    return e;
+}
+
+/* ---- progress ----------------------------------------------------------------------- */
+
+static void count_states(const struct master *m, size_t *ok, size_t *failed, size_t *pending)
+{
+    *ok = *failed = *pending = 0;
+    for (size_t i = 0; i < hs_grid_nruns(m->g); i++) {
+        if (!m->in_scope[i])
+            continue;
+        int st = hs_store_status(m->store, m->row[i]);
+        if (st == HS_OK)
+            (*ok)++;
+        else if (hs_status_failure(st))
+            (*failed)++;
+        else if (st != HS_RUNNING)
+            (*pending)++;
+    }
+}
+
+static void fmt_duration(double s, char *buf, size_t cap)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, cap, "?");
+    else if (s < 90)
+        snprintf(buf, cap, "%.0f s", s);
+    else if (s < 5400)
+        snprintf(buf, cap, "%.0f min", s / 60);
+    else
+        snprintf(buf, cap, "%.1f h", s / 3600);
+}
+
+static void progress(struct master *m, bool force)
+{
+    if (m->progress == HS_PROGRESS_NONE)
+        return;
+    double now = hs_monotonic();
+    double every = m->progress == HS_PROGRESS_TTY ? 0.25
+                   : m->o->progress_interval > 0  ? m->o->progress_interval
+                                                  : 30.0;
+    if (!force && now - m->last_progress < every)
+        return;
+    m->last_progress = now;
+    size_t ok, failed, pending;
+    count_states(m, &ok, &failed, &pending);
+    double elapsed = now - m->t0;
+    double rate = elapsed > 0 ? (double)m->finished_now / elapsed : 0;
+    char eta[32], rbuf[32];
+    fmt_duration(rate > 0 ? (double)(pending + m->running) / rate : NAN, eta, sizeof eta);
+    if (rate * 60 >= 1)
+        snprintf(rbuf, sizeof rbuf, "%.1f runs/min", rate * 60);
+    else
+        snprintf(rbuf, sizeof rbuf, "%.2f runs/h", rate * 3600);
+    char line[256];
+    snprintf(line, sizeof line,
+             "%zu/%zu done · ok %zu · failed %zu · running %zu · pending %zu · %s · ETA %s",
+             ok + failed, m->sum->total, ok, failed, m->running, pending, rbuf,
+             m->finished_now ? eta : "?");
+    if (m->progress == HS_PROGRESS_TTY) {
+        fprintf(stderr, "\r\033[K%s", line);
+        m->line_shown = true;
+    } else {
+        char stamp[32];
+        hs_iso_time(hs_now(), stamp);
+        fprintf(stderr, "%s hypersweep: %s\n", stamp, line);
+    }
+    fflush(stderr);
+}
+
+static void progress_clear(struct master *m)
+{
+    if (m->line_shown) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        m->line_shown = false;
+    }
+}
+
+/* ---- queue -------------------------------------------------------------------------- */
+
+static int queue_push(struct master *m, size_t run, bool front)
+{
+    if (m->qhead + m->qlen == m->qcap || (front && m->qhead == 0)) {
+        size_t cap = (m->qcap ? m->qcap * 2 : 64) + 1;
+        size_t *q = malloc(cap * sizeof *q);
+        if (!q)
+            return -1;
+        size_t off = 1;
+        if (m->qlen)
+            memcpy(q + off, m->queue + m->qhead, m->qlen * sizeof *q);
+        free(m->queue);
+        m->queue = q;
+        m->qcap = cap;
+        m->qhead = off;
+    }
+    if (front) {
+        m->queue[--m->qhead] = run;
+    } else {
+        m->queue[m->qhead + m->qlen] = run;
+    }
+    m->qlen++;
+    return 0;
+}
+
+/* ---- recording ---------------------------------------------------------------------- */
+
+static void note_failure(struct master *m, size_t run, const hs_result *r)
+{
+    size_t k;
+    for (k = 0; k < m->nfclass; k++)
+        if (strcmp(m->fclass_names[k], r->failure_class) == 0)
+            break;
+    if (k == m->nfclass && k < 32)
+        snprintf(m->fclass_names[m->nfclass++], sizeof m->fclass_names[0], "%s",
+                 r->failure_class[0] ? r->failure_class : "unknown");
+    if (k < 32)
+        m->fclass_count[k]++;
+    if (m->nfailures < MAX_REPORTED_FAILURES) {
+        struct failure *f = &m->failures[m->nfailures++];
+        snprintf(f->run_id, sizeof f->run_id, "%s", r->run_id);
+        f->run = run;
+        f->status = r->status;
+        snprintf(f->fclass, sizeof f->fclass, "%s", r->failure_class);
+        snprintf(f->message, sizeof f->message, "%s", r->message);
+        size_t len = strlen(r->stderr_tail);
+        const char *t =
+            r->stderr_tail + (len > sizeof f->tail - 1 ? len - (sizeof f->tail - 1) : 0);
+        snprintf(f->tail, sizeof f->tail, "%s", t);
+    }
+}
+
+static int record(struct master *m, int slot, hs_result *r, hs_error *err)
+{
+    struct slot_state *s = &m->slots[slot];
+    size_t run = s->run;
+    s->busy = false;
+    m->running--;
+    const hs_run *gr = hs_grid_run(m->g, run);
+    if (strcmp(r->run_id, gr->id) != 0)
+        return hs_err(err, "slot %d returned run %s, but was running %s", slot, r->run_id, gr->id);
+    int status = r->status;
+    const hs_run_spec *sp = hs_grid_spec(m->g);
+    bool retry = hs_status_failure(status) && status != HS_SUSPECT &&
+                 hs_failure_retryable(r->failure_class) && m->tries[run] < 1 + sp->retries &&
+                 !*m->o->stop;
+    if (retry) {
+        hs_log_info("run %s: attempt %d %s (%s), retrying", r->run_id, r->attempt,
+                    hs_status_name(status), r->failure_class);
+        char msg[sizeof r->message];
+        snprintf(msg, sizeof msg, "attempt %d: %s; retrying", r->attempt, r->message);
+        snprintf(r->message, sizeof r->message, "%s", msg);
+        status = HS_PENDING;
+        if (queue_push(m, run, true) < 0)
+            return hs_err(err, "out of memory");
+    }
+    if (hs_store_put(m->store, m->row[run], r, status, err) < 0)
+        return -1;
+    if (!retry && status != HS_INTERRUPTED) {
+        m->finished_now++;
+        if (status == HS_OK)
+            estimate_learn(m, run, r->wall_s);
+        else if (hs_status_failure(status)) {
+            m->failed_now++;
+            note_failure(m, run, r);
+        }
+    }
+    return 0;
+}
+
+/* ---- summary ------------------------------------------------------------------------ */
+
+static void summary(struct master *m)
+{
+    FILE *out = m->o->out ? m->o->out : stdout;
+    hs_master_summary *sum = m->sum;
+    memset(sum->counts, 0, sizeof sum->counts);
+    for (size_t i = 0; i < hs_grid_nruns(m->g); i++)
+        if (m->in_scope[i])
+            sum->counts[hs_store_status(m->store, m->row[i])]++;
+    fprintf(out, "\nSweep %s%s: %zu run%s", hs_grid_name(m->g), m->o->shard_count ? "" : "",
+            sum->total, sum->total == 1 ? "" : "s");
+    if (m->o->shard_count)
+        fprintf(out, " in shard %d/%d", m->o->shard_index, m->o->shard_count);
+    fprintf(out, ", %zu attempt%s started now\n", sum->executed, sum->executed == 1 ? "" : "s");
+    hs_table *t = hs_table_create(3);
+    hs_table_column(t, 0, "status", HS_LEFT);
+    hs_table_column(t, 1, "runs", HS_RIGHT);
+    hs_table_column(t, 2, "", HS_LEFT);
+    for (int st = 0; st < HS_NSTATUS; st++) {
+        if (!sum->counts[st])
+            continue;
+        hs_table_row(t);
+        hs_table_set(t, 0, hs_status_name(st));
+        hs_table_setf(t, 1, "%zu", sum->counts[st]);
+        if (st == HS_OK && sum->already_ok)
+            hs_table_setf(t, 2, "%zu of them before this invocation", sum->already_ok);
+        if (st == HS_PENDING && sum->held_back)
+            hs_table_setf(t, 2, "%zu held back: they could not finish before the time limit",
+                          sum->held_back);
+        if (st == HS_INTERRUPTED)
+            hs_table_set(t, 2, "stopped by hypersweep; they run again on resume");
+    }
+    hs_table_write(t, out, HS_TABLE_TEXT, 2);
+    hs_table_destroy(t);
+    if (m->nfclass) {
+        fprintf(out, "\nFailures by class (this invocation):\n");
+        t = hs_table_create(2);
+        hs_table_column(t, 0, "class", HS_LEFT);
+        hs_table_column(t, 1, "runs", HS_RIGHT);
+        for (size_t k = 0; k < m->nfclass; k++) {
+            hs_table_row(t);
+            hs_table_set(t, 0, m->fclass_names[k]);
+            hs_table_setf(t, 1, "%zu", m->fclass_count[k]);
+        }
+        hs_table_write(t, out, HS_TABLE_TEXT, 2);
+        hs_table_destroy(t);
+        fprintf(out, "\nFirst failures:\n");
+        hs_buf d = { 0 };
+        for (size_t i = 0; i < m->nfailures; i++) {
+            struct failure *f = &m->failures[i];
+            hs_buf_reset(&d);
+            hs_run_describe(m->g, hs_grid_run(m->g, f->run), &d);
+            fprintf(out, "  %s  %s (%s)  %s\n    %s\n", f->run_id, hs_status_name(f->status),
+                    f->fclass, hs_buf_str(&d), f->message);
+            if (f->tail[0]) {
+                fprintf(out, "    stderr (tail):\n");
+                const char *p = f->tail;
+                /* the last 6 lines */
+                int lines = 0;
+                for (const char *q = p + strlen(p); q > p; q--)
+                    if (q[-1] == '\n' && q[0] && ++lines == 7) {
+                        p = q;
+                        break;
+                    }
+                while (*p) {
+                    size_t l = strcspn(p, "\n");
+                    fprintf(out, "      | %.*s\n", (int)l, p);
+                    p += l + (p[l] == '\n');
+                }
+            }
+            fprintf(out, "    logs: %s/runs/%s/\n", m->o->sweep_dir, f->run_id);
+        }
+        hs_buf_free(&d);
+    }
+    size_t earlier = 0;
+    for (int st = 0; st < HS_NSTATUS; st++)
+        if (hs_status_failure(st))
+            earlier += sum->counts[st];
+    if (earlier > m->failed_now)
+        fprintf(out,
+                "\n%zu run%s failed in earlier invocations; rerun them with --retry-failed, "
+                "see them with: hypersweep status %s --failed\n",
+                earlier - m->failed_now, earlier - m->failed_now == 1 ? "" : "s", m->o->store_path);
+    fprintf(out, "\nStore: %s\nRuns:  %s/runs/\n", m->o->store_path, m->o->sweep_dir);
+    if (sum->interrupted || sum->held_back)
+        fprintf(out, "Interrupted: run the same command again to continue where this stopped.\n");
+}
+
+/* ---- the loop ----------------------------------------------------------------------- */
+
+static int resolve_only(const hs_grid *g, const hs_master_opts *o, bool *sel, hs_error *err)
+{
+    for (size_t k = 0; k < o->nonly; k++) {
+        const char *p = o->only[k];
+        size_t len = strlen(p), found = 0, which = 0;
+        if (len < 4)
+            return hs_err(err, "--only %s: give at least 4 characters of a run id", p);
+        for (size_t i = 0; i < hs_grid_nruns(g); i++)
+            if (strncmp(hs_grid_run(g, i)->id, p, len) == 0) {
+                found++;
+                which = i;
+            }
+        if (found == 0)
+            return hs_err(err, "--only %s: no run of this grid has that id", p);
+        if (found > 1)
+            return hs_err(err, "--only %s: %zu runs start with that; give more characters", p,
+                          found);
+        sel[which] = true;
+    }
+    return 0;
+}
+
+static bool scoped(const hs_master_opts *o, size_t index)
+{
+    return o->shard_count <= 0 || (int)(index % (size_t)o->shard_count) == o->shard_index;
+}
+
+int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_ops *ops, void *ctx,
+                  hs_master_summary *sum, hs_error *err)
+{
+    struct master m;
+    memset(&m, 0, sizeof m);
+    memset(sum, 0, sizeof *sum);
+    m.g = g;
+    m.o = o;
+    m.ops = ops;
+    m.ctx = ctx;
+    m.sum = sum;
+    m.t0 = hs_monotonic();
+    size_t n = hs_grid_nruns(g);
+    int rc = -1;
+    sum->exit_code = HS_EXIT_USAGE;
+    bool *only = calloc(n, sizeof *only);
+    m.row = calloc(n, sizeof *m.row);
+    m.tries = calloc(n, sizeof *m.tries);
+    m.in_scope = calloc(n, sizeof *m.in_scope);
+    m.est_index = hs_strmap_create(64);
+    m.nslots = ops->nslots(ctx);
+    m.slots = calloc((size_t)(m.nslots > 0 ? m.nslots : 1), sizeof *m.slots);
+    if (!only || !m.row || !m.tries || !m.in_scope || !m.est_index || !m.slots) {
+        hs_err(err, "out of memory");
+        goto out;
+    }
+    if (o->nonly && resolve_only(g, o, only, err) < 0)
+        goto out;
+    m.progress = o->progress;
+    if (m.progress == HS_PROGRESS_AUTO)
+        m.progress = isatty(2) ? HS_PROGRESS_TTY : HS_PROGRESS_LOG;
+    m.last_progress = m.progress == HS_PROGRESS_LOG ? m.t0 : 0; /* a first log line after 30 s */
+
+    hs_store_opts so = { .swmr = o->swmr, .fsync = o->fsync, .sweep_dir = o->sweep_dir };
+    char shard[32];
+    if (o->shard_count > 0) {
+        snprintf(shard, sizeof shard, "%d/%d", o->shard_index, o->shard_count);
+        so.shard = shard;
+    }
+    hs_store_open_info info;
+    m.store = hs_store_open(o->store_path, g, &so, &info, err);
+    if (!m.store) {
+        sum->exit_code = HS_EXIT_STORE;
+        goto out;
+    }
+    if (info.repaired)
+        fprintf(stderr, "hypersweep: %s had been left open by a killed master; repaired it\n",
+                o->store_path);
+    for (size_t i = 0; i < n; i++) {
+        long row = hs_store_find(m.store, hs_grid_run(g, i)->id);
+        if (row < 0) {
+            hs_err(err, "store %s lost run %s", o->store_path, hs_grid_run(g, i)->id);
+            sum->exit_code = HS_EXIT_STORE;
+            goto out;
+        }
+        m.row[i] = (size_t)row;
+        m.in_scope[i] = scoped(o, i) && (!o->nonly || only[i]);
+        if (!m.in_scope[i])
+            continue;
+        sum->total++;
+        int st = hs_store_status(m.store, (size_t)row);
+        if (st == HS_OK) {
+            sum->already_ok++;
+            estimate_learn(&m, i, hs_store_wall_s(m.store, (size_t)row));
+            continue;
+        }
+        if (hs_status_failure(st) && !o->retry_failed)
+            continue;
+        if (queue_push(&m, i, false) < 0) {
+            hs_err(err, "out of memory");
+            goto out;
+        }
+    }
+    hs_log_info("sweep %s: %zu runs in scope, %zu to run, %zu already ok", hs_grid_name(g),
+                sum->total, m.qlen, sum->already_ok);
+
+    bool stopping = false, store_broken = false;
+    double stop_deadline = INFINITY;
+    hs_result res;
+    hs_result_init(&res);
+    for (;;) {
+        double now_m = hs_monotonic();
+        double now = hs_now();
+        /* a signal, or the end of the allocation coming */
+        if (!stopping && *o->stop) {
+            stopping = true;
+            sum->interrupted = true;
+            progress_clear(&m);
+            fprintf(stderr, "hypersweep: stopping: no new runs, interrupting the %zu running\n",
+                    m.running);
+        }
+        if (!stopping && o->end_time > 0 && now >= o->end_time - o->margin) {
+            stopping = true;
+            sum->interrupted = true;
+            progress_clear(&m);
+            fprintf(stderr, "hypersweep: the time limit is %.0f s away: stopping cleanly\n",
+                    o->end_time - now);
+        }
+        if (stopping && stop_deadline == INFINITY) {
+            for (int s = 0; s < m.nslots; s++)
+                if (m.slots[s].busy)
+                    ops->cancel(ctx, s, "interrupted by hypersweep (signal or time limit)");
+            stop_deadline = now_m + hs_grid_spec(g)->grace + 30;
+        }
+        /* dispatch */
+        while (!stopping && !store_broken && m.qlen > 0) {
+            int slot = ops->idle_slot(ctx);
+            if (slot < 0)
+                break;
+            size_t run = m.queue[m.qhead];
+            double est = estimate(&m, run);
+            if (o->end_time > 0 && now + est > o->end_time - o->margin) {
+                /* it cannot finish in time; maybe a shorter one can */
+                size_t pos;
+                for (pos = 1; pos < m.qlen; pos++)
+                    if (now + estimate(&m, m.queue[m.qhead + pos]) <= o->end_time - o->margin)
+                        break;
+                if (pos == m.qlen) {
+                    sum->held_back += m.qlen;
+                    m.qhead += m.qlen;
+                    m.qlen = 0;
+                    break;
+                }
+                size_t tmp = m.queue[m.qhead + pos];
+                memmove(&m.queue[m.qhead + 1], &m.queue[m.qhead], pos * sizeof *m.queue);
+                m.queue[m.qhead] = tmp;
+                /* the skipped ones stay queued; held_back counts what is left at the end */
+                run = tmp;
+                est = estimate(&m, run);
+            }
+            m.qhead++;
+            m.qlen--;
+            const hs_run *gr = hs_grid_run(g, run);
+            int attempt = hs_store_attempts(m.store, m.row[run]) + 1;
+            hs_task task;
+            if (hs_task_render(g, gr, o->sweep_dir, ops->gpu_label(ctx, slot), attempt, &task,
+                               err) < 0)
+                goto out_loop;
+            hs_result_clear(&res);
+            snprintf(res.run_id, sizeof res.run_id, "%s", gr->id);
+            res.index = run;
+            res.attempt = attempt;
+            res.started = now;
+            ops->describe(ctx, slot, &res);
+            snprintf(res.message, sizeof res.message, "running");
+            if (hs_store_put(m.store, m.row[run], &res, HS_RUNNING, err) < 0) {
+                hs_task_clear(&task);
+                store_broken = true;
+                break;
+            }
+            int started = ops->start(ctx, slot, &task, err);
+            hs_task_clear(&task);
+            if (started < 0)
+                goto out_loop;
+            m.slots[slot] = (struct slot_state){ true, run, now_m, est };
+            m.tries[run]++;
+            m.running++;
+            sum->executed++;
+        }
+        if (m.running == 0 && (m.qlen == 0 || stopping || store_broken))
+            break;
+        if (stopping && now_m > stop_deadline) {
+            fprintf(stderr,
+                    "hypersweep: %zu runs did not stop in time; they run again on "
+                    "resume\n",
+                    m.running);
+            break;
+        }
+        bool can_dispatch =
+            !stopping && !store_broken && m.qlen > 0 && m.running < (size_t)m.nslots;
+        int slot = -1;
+        int got = ops->poll(ctx, can_dispatch ? 0.0 : 0.2, &slot, &res, err);
+        if (got < 0)
+            goto out_loop;
+        if (got > 0 && !store_broken) {
+            if (record(&m, slot, &res, err) < 0) {
+                store_broken = true;
+                progress_clear(&m);
+                fprintf(stderr, "hypersweep: %s\n", err->text);
+            }
+        } else if (got > 0) {
+            m.slots[slot].busy = false;
+            m.running--;
+        }
+        if (!store_broken && hs_store_tick(m.store, err) < 0) {
+            store_broken = true;
+            progress_clear(&m);
+            fprintf(stderr, "hypersweep: %s\n", err->text);
+        }
+        if (store_broken && !stopping) {
+            stopping = true;
+            fprintf(stderr, "hypersweep: the store cannot be written: stopping; what was "
+                            "committed before stays\n");
+        }
+        progress(&m, false);
+    }
+    if (!store_broken && hs_store_flush(m.store, err) < 0) {
+        store_broken = true;
+        fprintf(stderr, "hypersweep: %s\n", err->text);
+    }
+    sum->held_back += m.qlen && (stopping || o->end_time > 0) && !store_broken ? m.qlen : 0;
+    progress_clear(&m);
+    summary(&m);
+    rc = 0;
+    if (store_broken) {
+        sum->store_failed = true;
+        sum->exit_code = HS_EXIT_STORE;
+    } else if (sum->interrupted || sum->held_back) {
+        sum->exit_code = HS_EXIT_INTERRUPTED;
+    } else {
+        sum->exit_code = sum->counts[HS_OK] == sum->total ? HS_EXIT_OK : HS_EXIT_RUNS_FAILED;
+    }
+out_loop:
+    hs_result_clear(&res);
+    if (rc < 0) {
+        /* stop what runs; their rows say running and run again on resume */
+        for (int s = 0; s < m.nslots; s++)
+            if (m.slots[s].busy)
+                ops->cancel(ctx, s, "the master failed");
+        sum->exit_code = store_broken ? HS_EXIT_STORE : HS_EXIT_USAGE;
+    }
+out:
+    if (m.store) {
+        hs_error cerr;
+        if (hs_store_close(m.store, &cerr) < 0 && rc == 0 && !sum->store_failed) {
+            fprintf(stderr, "hypersweep: %s\n", cerr.text);
+            sum->exit_code = HS_EXIT_STORE;
+        }
+    }
+    free(only);
+    free(m.row);
+    free(m.tries);
+    free(m.in_scope);
+    free(m.queue);
+    free(m.slots);
+    free(m.est_max);
+    hs_strmap_destroy(m.est_index);
+    return rc;
+}
+
+/* ---- dry run ------------------------------------------------------------------------ */
+
+int hs_master_dry_run(const hs_grid *g, const hs_master_opts *o, hs_error *err)
+{
+    FILE *out = o->out ? o->out : stdout;
+    size_t n = hs_grid_nruns(g);
+    bool *only = calloc(n ? n : 1, sizeof *only);
+    if (!only)
+        return hs_err(err, "out of memory");
+    if (o->nonly && resolve_only(g, o, only, err) < 0) {
+        free(only);
+        return -1;
+    }
+    hs_store_data *d = NULL;
+    if (access(o->store_path, F_OK) == 0) {
+        d = hs_store_read(o->store_path, err);
+        if (!d) {
+            free(only);
+            return -1;
+        }
+        if (strcmp(hs_sd_attr(d, "sweep"), hs_grid_name(g)) != 0) {
+            hs_err(err, "store %s belongs to sweep '%s', not '%s'", o->store_path,
+                   hs_sd_attr(d, "sweep"), hs_grid_name(g));
+            hs_store_data_destroy(d);
+            free(only);
+            return -1;
+        }
+    }
+    hs_strmap *rows = hs_strmap_create(d ? hs_sd_nrows(d) : 16);
+    for (size_t r = 0; d && r < hs_sd_nrows(d); r++)
+        hs_strmap_put(rows, hs_sd_run_id(d, r), r);
+    hs_table *t = hs_table_create(4);
+    hs_table_column(t, 0, "index", HS_RIGHT);
+    hs_table_column(t, 1, "id", HS_LEFT);
+    hs_table_column(t, 2, "action", HS_LEFT);
+    hs_table_column(t, 3, "parameters", HS_LEFT);
+    size_t torun = 0, skip_ok = 0, skip_failed = 0;
+    hs_buf b = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        if (!scoped(o, i) || (o->nonly && !only[i]))
+            continue;
+        const hs_run *r = hs_grid_run(g, i);
+        size_t row;
+        int st = d && hs_strmap_get(rows, r->id, &row) ? hs_sd_status(d, row) : HS_PENDING;
+        const char *action = "run";
+        if (st == HS_OK) {
+            action = "skip (ok)";
+            skip_ok++;
+        } else if (hs_status_failure(st) && !o->retry_failed) {
+            action = "skip (failed; --retry-failed reruns it)";
+            skip_failed++;
+        } else {
+            torun++;
+        }
+        hs_table_row(t);
+        hs_table_setf(t, 0, "%zu", i);
+        hs_table_set(t, 1, r->id);
+        hs_table_set(t, 2, action);
+        hs_buf_reset(&b);
+        hs_run_describe(g, r, &b);
+        hs_table_set(t, 3, hs_buf_str(&b));
+    }
+    hs_table_write(t, out, HS_TABLE_TEXT, 0);
+    fprintf(out,
+            "\nDry run: %zu to run, %zu already ok, %zu failed and skipped. Nothing was run "
+            "or written.\n",
+            torun, skip_ok, skip_failed);
+    hs_buf_free(&b);
+    hs_table_destroy(t);
+    hs_strmap_destroy(rows);
+    hs_store_data_destroy(d);
+    free(only);
+    return 0;
+}
