@@ -1369,11 +1369,24 @@ static int check_placeholder(const char *name, enum hs_tmpl_kind kind, void *arg
                       "{sweep} and {gpu}, not parameter '%s' (a parameter value must never "
                       "choose a path)",
                       c->what, name);
-    if (!pinfo_find(g, name))
+    if (!pinfo_find(g, name)) {
+        const char *best = NULL;
+        size_t bestd = 3;
+        for (size_t k = 0; k < g->npinfo; k++) {
+            size_t d = hs_edit_distance(name, g->pinfo[k].name);
+            if (d < bestd) {
+                bestd = d;
+                best = g->pinfo[k].name;
+            }
+        }
+        if (best)
+            return hs_err(err, "{%s} names no parameter and no built-in (did you mean {%s}?)", name,
+                          best);
         return hs_err(err,
                       "{%s} names no parameter and no built-in (run_id, run_dir, run_index, "
                       "sweep, gpu)",
                       name);
+    }
     if (kind != HS_TMPL_PLAIN)
         return 0;
     for (size_t r = 0; r < g->nruns; r++)

@@ -210,7 +210,7 @@ static char **get_strs(reader *r, uint32_t *n)
         r->bad = 1;
         return NULL;
     }
-    char **v = calloc(count ? count : 1, sizeof *v);
+    char **v = calloc((size_t)count + 1, sizeof *v); /* NULL-terminated, like argv */
     if (!v) {
         r->bad = 1;
         return NULL;

@@ -37,6 +37,9 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *arg)
     if (m->n < 3 && e->desc && e->desc[0]) {
         size_t l = strlen(m->text);
         snprintf(m->text + l, sizeof m->text - l, "%s%s", m->n ? "; " : "", e->desc);
+        for (char *p = m->text + l; *p; p++)
+            if (*p == '\n')
+                *p = ' '; /* HDF5 puts ctime()'s newline in its write errors */
         m->n++;
     }
     return 0;
@@ -84,6 +87,9 @@ static void quiet_hdf5(void)
 {
     static int done;
     if (!done) {
+        /* HDF5's own exit handler closes what is still open; on a file whose close failed
+         * (disk full) HDF5 1.10 crashes there. Every file is closed explicitly here. */
+        H5dont_atexit();
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
         done = 1;
     }
@@ -494,9 +500,12 @@ static hid_t fapl_latest(bool clear_flags)
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
     if (clear_flags) {
-        /* what h5clear -s does: clear the superblock's "open for writing" flags */
-        hbool_t clear = 1;
-        H5Pset(fapl, "clear_status_flags", &clear);
+        /* what h5clear -s --increment does: clear the superblock's "open for writing" flags
+         * and skip the EOF check (a write that failed can leave the file shorter than its
+         * recorded end of allocation); the caller then moves that end past the file's end */
+        hbool_t on = 1;
+        H5Pset(fapl, "clear_status_flags", &on);
+        H5Pset(fapl, "skip_eof_check", &on);
     }
     return fapl;
 }
@@ -537,8 +546,9 @@ static int create_schema(hs_store *s, const hs_grid *g, hs_error *err)
         if (c->kind != C_STR)
             put_fill(fill, c->kind, c->size, c->fill);
         bool tail = strcmp(c->name, "stderr_tail") == 0;
+        /* fixed-length strings are mostly padding: compressed, they cost little */
         d = create_1d(runs, c->name, mt, c->kind == C_STR ? NULL : fill,
-                      tail ? TAIL_CHUNK : ROW_CHUNK, tail, 0);
+                      tail ? TAIL_CHUNK : ROW_CHUNK, c->kind == C_STR, 0);
         rc |= d < 0;
         H5Dclose(d);
         H5Tclose(mt);
@@ -594,9 +604,12 @@ static int open_existing(hs_store *s, hs_store_open_info *info, hs_error *err)
      * allocated space past the end of the file (h5clear -s --increment). */
     fapl = fapl_latest(true);
     s->file = H5Fopen(s->path, H5F_ACC_RDWR, fapl);
+    if (s->file < 0)
+        capture();
     H5Pclose(fapl);
     if (s->file < 0)
-        return h5err(err, "cannot open store %s (%s)", s->path, m.text[0] ? m.text : "unknown");
+        return h5err(err, "cannot open store %s (first attempt: %s)", s->path,
+                     m.text[0] ? m.text : "unknown");
     if (H5Fincrement_filesize(s->file, 1 << 20) < 0)
         return h5err(err, "cannot repair store %s", s->path);
     if (info)
@@ -1122,7 +1135,10 @@ static void store_free(hs_store *s)
 {
     if (!s)
         return;
-    close_handles(s);
+    /* after a failed commit, closing would flush into the same failure and leave HDF5's
+     * state broken; the file is repaired when it is opened next */
+    if (!s->failed)
+        close_handles(s);
     for (size_t i = 0; i < s->nbatch; i++)
         hs_result_clear(&s->batch[i].res);
     free(s->batch);

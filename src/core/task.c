@@ -13,9 +13,10 @@ int hs_run_dir(const char *sweep_dir, const char *run_id, hs_buf *out)
     return hs_buf_printf(out, "%s/runs/%s", sweep_dir, run_id);
 }
 
+/* n strings and a NULL terminator (argv must end with one). */
 static char **str_array(size_t n)
 {
-    return calloc(n ? n : 1, sizeof(char *));
+    return calloc(n + 1, sizeof(char *));
 }
 
 static void free_array(char **a, size_t n)

@@ -18,6 +18,7 @@ typedef struct hs_task {
     int32_t runner;  /* hs_runner_kind */
     char *probe;     /* probe runs */
     char *device;
+    /* every array below is NULL-terminated besides its count (argv must be) */
     char **argv; /* exec runs: the command (a shell run is /bin/sh -c TEXT) */
     uint32_t argc;
     char **env; /* "NAME=value": hypersweep's variables, parameters, run.env */

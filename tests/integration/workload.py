@@ -14,6 +14,7 @@ does, so one grid exercises every way a run can end:
          warn        as ok, with a non-empty "warnings" list
          flaky       fail on the first attempt, succeed on the next (marker in the run dir)
          argv        write its argv into result.json (as "argc" and in argv.json)
+         wide        as ok, plus `wide` metrics of its own (w<index>/<k>): the store grows
 
 Metrics: score = x * 1.5 + y / 4, twice = 2 * x, and index = HYPERSWEEP_RUN_INDEX.
 If HS_TEST_MARKERS names a directory, each execution appends a line to MARKERS/<run_id>.
@@ -88,6 +89,9 @@ elif mode == "argv":
         json.dump(sys.argv[1:], f)
     metrics["argc"] = len(sys.argv) - 1
 
+if mode == "wide":
+    for k in range(int(params.get("wide", 16))):
+        metrics["w%d/%d" % (metrics["index"], k)] = k
 if mode == "warn":
     metrics["warnings"] = ["quantization was skipped: the method did nothing"]
 write(metrics)
