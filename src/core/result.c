@@ -124,9 +124,20 @@ int hs_result_copy(hs_result *dst, const hs_result *src)
     dst->metric_names = NULL;
     dst->metric_values = NULL;
     dst->nmetrics = dst->capmetrics = 0;
-    for (uint32_t i = 0; i < src->nmetrics; i++)
-        if (hs_result_set_metric(dst, src->metric_names[i], src->metric_values[i]) < 0)
+    if (src->nmetrics == 0)
+        return 0;
+    /* the names are unique already: copy the arrays, no lookups */
+    dst->metric_names = malloc(src->nmetrics * sizeof *dst->metric_names);
+    dst->metric_values = malloc(src->nmetrics * sizeof *dst->metric_values);
+    if (!dst->metric_names || !dst->metric_values)
+        return -1;
+    dst->capmetrics = src->nmetrics;
+    for (uint32_t i = 0; i < src->nmetrics; i++) {
+        if (!(dst->metric_names[i] = strdup(src->metric_names[i])))
             return -1;
+        dst->metric_values[i] = src->metric_values[i];
+        dst->nmetrics++;
+    }
     return 0;
 }
 

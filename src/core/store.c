@@ -19,6 +19,7 @@
 
 #define ROW_CHUNK        1024
 #define TAIL_CHUNK       64
+#define STR_CHUNK        256 /* compressed strings: a batch recompresses one small chunk */
 #define METRIC_NAME_LEN  256
 #define METRIC_COL_CHUNK 16
 #define INT_ABSENT       INT64_MIN
@@ -370,22 +371,31 @@ static int read_rows(hid_t d, hid_t mt, size_t n, void *buf)
     return rc < 0 ? -1 : 0;
 }
 
-/* Writes buf (n elements) at rows[] (points). */
-static int write_points(hid_t d, hid_t mt, const hsize_t *rows, size_t n, const void *buf)
+/* Writes buf (n elements of esz bytes) at rows[], which are sorted: each run of consecutive
+ * rows is one hyperslab write (rows mostly come in order; element selections are slow). */
+static int write_sorted_rows(hid_t d, hid_t mt, size_t esz, const hsize_t *rows, size_t n,
+                             const void *buf)
 {
-    if (n == 0)
-        return 0;
-    hid_t fs = H5Dget_space(d);
-    hsize_t cnt = n;
-    hid_t ms = H5Screate_simple(1, &cnt, NULL);
-    herr_t rc = H5Sselect_elements(fs, H5S_SELECT_SET, n, rows);
-    if (rc >= 0)
-        rc = H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, buf);
-    if (rc < 0)
-        capture();
-    H5Sclose(ms);
-    H5Sclose(fs);
-    return rc < 0 ? -1 : 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i + 1;
+        while (j < n && rows[j] == rows[j - 1] + 1)
+            j++;
+        hid_t fs = H5Dget_space(d);
+        hsize_t start = rows[i], cnt = j - i;
+        hid_t ms = H5Screate_simple(1, &cnt, NULL);
+        herr_t rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL);
+        if (rc >= 0)
+            rc = H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, (const char *)buf + i * esz);
+        if (rc < 0)
+            capture();
+        H5Sclose(ms);
+        H5Sclose(fs);
+        if (rc < 0)
+            return -1;
+        i = j;
+    }
+    return 0;
 }
 
 /* Writes n consecutive rows from `first`. */
@@ -548,7 +558,8 @@ static int create_schema(hs_store *s, const hs_grid *g, hs_error *err)
         bool tail = strcmp(c->name, "stderr_tail") == 0;
         /* fixed-length strings are mostly padding: compressed, they cost little */
         d = create_1d(runs, c->name, mt, c->kind == C_STR ? NULL : fill,
-                      tail ? TAIL_CHUNK : ROW_CHUNK, c->kind == C_STR, 0);
+                      tail ? TAIL_CHUNK : c->kind == C_STR ? STR_CHUNK : ROW_CHUNK,
+                      c->kind == C_STR, 0);
         rc |= d < 0;
         H5Dclose(d);
         H5Tclose(mt);
@@ -1382,9 +1393,16 @@ static int do_fsync(hs_store *s)
     return fsync(*(int *)h);
 }
 
+static int cmp_pending(const void *a, const void *b)
+{
+    size_t x = ((const struct pending *)a)->row, y = ((const struct pending *)b)->row;
+    return (x > y) - (x < y);
+}
+
 static int commit_data(hs_store *s, hs_error *err)
 {
     size_t n = s->nbatch;
+    qsort(s->batch, n, sizeof *s->batch, cmp_pending);
     hsize_t *rows = malloc(n * sizeof *rows);
     unsigned char *buf = malloc(n * (HS_TAIL_BYTES + 16));
     if (!rows || !buf) {
@@ -1409,7 +1427,7 @@ static int commit_data(hs_store *s, hs_error *err)
             }
         }
         hid_t mt = mem_type(cs->kind, cs->size);
-        int rc = write_points(s->d_data[c], mt, rows, n, buf);
+        int rc = write_sorted_rows(s->d_data[c], mt, esz, rows, n, buf);
         H5Tclose(mt);
         if (rc < 0) {
             free(rows);
@@ -1428,37 +1446,37 @@ static int commit_data(hs_store *s, hs_error *err)
         }
     if (s->nmetrics == 0)
         return 0;
-    size_t npts = n * s->nmetrics;
-    hsize_t *pts = malloc(npts * 2 * sizeof *pts);
-    double *vals = malloc(npts * sizeof *vals);
-    if (!pts || !vals) {
-        free(pts);
-        free(vals);
+    size_t nm = s->nmetrics;
+    double *vals = malloc(n * nm * sizeof *vals);
+    if (!vals)
         return hs_err(err, "out of memory");
-    }
     for (size_t i = 0; i < n; i++) {
-        for (size_t m = 0; m < s->nmetrics; m++) {
-            pts[2 * (i * s->nmetrics + m)] = s->batch[i].row;
-            pts[2 * (i * s->nmetrics + m) + 1] = m;
-            vals[i * s->nmetrics + m] = NAN;
-        }
+        double *line = vals + i * nm;
+        for (size_t m = 0; m < nm; m++)
+            line[m] = NAN;
         for (uint32_t m = 0; m < s->batch[i].res.nmetrics; m++) {
             size_t col = 0;
             hs_strmap_get(s->metric_map, s->batch[i].res.metric_names[m], &col);
-            vals[i * s->nmetrics + col] = s->batch[i].res.metric_values[m];
+            line[col] = s->batch[i].res.metric_values[m];
         }
     }
-    hid_t fs = H5Dget_space(s->d_mvalues);
-    hsize_t cnt = npts;
-    hid_t ms = H5Screate_simple(1, &cnt, NULL);
-    herr_t rc = H5Sselect_elements(fs, H5S_SELECT_SET, npts, pts);
-    if (rc >= 0)
-        rc = H5Dwrite(s->d_mvalues, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, vals);
-    if (rc < 0)
-        capture();
-    H5Sclose(ms);
-    H5Sclose(fs);
-    free(pts);
+    herr_t rc = 0;
+    for (size_t i = 0; i < n && rc >= 0;) {
+        size_t j = i + 1;
+        while (j < n && s->batch[j].row == s->batch[j - 1].row + 1)
+            j++;
+        hsize_t start[2] = { s->batch[i].row, 0 }, cnt[2] = { j - i, nm };
+        hid_t fs = H5Dget_space(s->d_mvalues);
+        hid_t ms = H5Screate_simple(2, cnt, NULL);
+        rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
+        if (rc >= 0)
+            rc = H5Dwrite(s->d_mvalues, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, vals + i * nm);
+        if (rc < 0)
+            capture();
+        H5Sclose(ms);
+        H5Sclose(fs);
+        i = j;
+    }
     free(vals);
     return rc < 0 ? h5err(err, "cannot write /metrics/values of %s", s->path) : 0;
 }
@@ -1491,7 +1509,7 @@ int hs_store_flush(hs_store *s, hs_error *err)
         rows[i] = s->batch[i].row;
         st[i] = (uint8_t)s->batch[i].status;
     }
-    int rc = write_points(s->d_status, s->t_status, rows, n, st);
+    int rc = write_sorted_rows(s->d_status, s->t_status, 1, rows, n, st);
     free(rows);
     free(st);
     if (rc < 0) {

@@ -36,14 +36,17 @@ int hs_worker_locality(MPI_Comm comm, int *local_rank, int *local_workers, hs_er
     return 0;
 }
 
-/* Sleep with back-off: idle ranks must not spin (Open MPI's blocking receive busy-waits). */
-static void backoff(double *delay)
+/* Sleep with back-off: idle ranks must not spin (Open MPI's blocking receive busy-waits).
+ * Right after a result the next task is due within milliseconds, so the wait stays short
+ * for a second; after that it grows to 50 ms. */
+static void backoff(double *delay, double last_active)
 {
     struct timespec ts = { 0, (long)(*delay * 1e9) };
     nanosleep(&ts, NULL);
+    double cap = hs_monotonic() - last_active < 1.0 ? 0.002 : 0.05;
     *delay *= 2;
-    if (*delay > 0.05)
-        *delay = 0.05;
+    if (*delay > cap)
+        *delay = cap;
 }
 
 /* Receive one message from the master if there is one. Returns its type, 0 if none. */
@@ -116,7 +119,7 @@ int hs_worker_main(MPI_Comm comm, const hs_worker_opts *o, volatile sig_atomic_t
     };
     hs_runner *runner = NULL;
     bool stop_requested = false;
-    double delay = 0.001;
+    double delay = 0.0002, last_active = hs_monotonic();
     for (;;) {
         int type = try_recv(comm, &in, err);
         if (type < 0)
@@ -165,7 +168,6 @@ int hs_worker_main(MPI_Comm comm, const hs_worker_opts *o, volatile sig_atomic_t
                 continue;
             }
             hs_task_clear(&task);
-            delay = 0.001;
         }
         if (runner) {
             if (*stop)
@@ -176,6 +178,8 @@ int hs_worker_main(MPI_Comm comm, const hs_worker_opts *o, volatile sig_atomic_t
                 hs_error ferr;
                 hs_runner_finish(runner, &res, &ferr);
                 runner = NULL;
+                last_active = hs_monotonic();
+                delay = 0.0002;
                 int bad = hs_proto_pack_result(&res, &out) < 0 ||
                           send_msg(comm, &out, HS_MSG_RESULT, err) < 0;
                 hs_result_clear(&res);
@@ -189,9 +193,9 @@ int hs_worker_main(MPI_Comm comm, const hs_worker_opts *o, volatile sig_atomic_t
             continue;
         }
         if (type == 0)
-            backoff(&delay);
+            backoff(&delay, last_active);
         else
-            delay = 0.001;
+            delay = 0.0002;
     }
 done:
     hs_buf_free(&out);
