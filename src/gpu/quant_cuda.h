@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "kvcache.h"
+#include "quant_bench.h"
 #include "weightquant.h"
 
 #ifdef __cplusplus
@@ -26,6 +27,11 @@ int hs_kv_compress_cuda(const hs_kv_config *cfg, bool is_key, float *x, size_t n
 int hs_wq_run_cuda(const hs_wq_config *cfg, const hs_wq_data *data, hs_wq_raw *raw, hs_error *err);
 int hs_wq_quantize_cuda(const hs_wq_config *cfg, const hs_wq_data *data, float *wq_out,
                         double *alpha, hs_error *err);
+
+/* Time one bench kernel on the GPU (quant_bench.h): out->seconds, out->device and
+ * out->peak_gbs (from the memory clock and bus width). */
+int hs_quant_bench_cuda(const hs_quant_bench_spec *spec, int iters, hs_quant_bench_result *out,
+                        hs_error *err);
 
 #ifdef __cplusplus
 }
