@@ -3,10 +3,16 @@
 #include <string.h>
 
 #include "gpu.h"
+#include "kvcache.h"
 #include "probes.h"
+#include "weightquant.h"
 
 /* Each probe adds its line here; its entry point lives in its own file. */
 static const hs_probe_entry probe_table[] = {
+    { "kvcache", "KV-cache compression (fp16, KIVI, KVQuant, FORGE): attention error, passkey",
+      hs_probe_kvcache },
+    { "weightquant", "weight quantization (fp16, RTN, AWQ, GPTQ): weight and output error",
+      hs_probe_weightquant },
     { NULL, NULL, NULL },
 };
 
