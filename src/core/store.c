@@ -558,7 +558,9 @@ static int create_schema(hs_store *s, const hs_grid *g, hs_error *err)
         bool tail = strcmp(c->name, "stderr_tail") == 0;
         /* fixed-length strings are mostly padding: compressed, they cost little */
         d = create_1d(runs, c->name, mt, c->kind == C_STR ? NULL : fill,
-                      tail ? TAIL_CHUNK : c->kind == C_STR ? STR_CHUNK : ROW_CHUNK,
+                      tail               ? TAIL_CHUNK
+                      : c->kind == C_STR ? STR_CHUNK
+                                         : ROW_CHUNK,
                       c->kind == C_STR, 0);
         rc |= d < 0;
         H5Dclose(d);
@@ -1568,6 +1570,8 @@ struct hs_store_data {
     double *started, *finished, *wall_s, *max_rss, *cpu_s;
     char *fclass, *message, *host, *gpu_name, *gpu_uuid, *git_commit, *params;
     size_t fclass_sz, message_sz, host_sz, gpu_name_sz, gpu_uuid_sz, git_commit_sz, params_sz;
+    bool light;         /* HS_STORE_READ_LIGHT: the text columns are read per row */
+    char lazy[6][4200]; /* one row of each lazily read column */
     struct sd_param *p;
     size_t np;
     char **mnames;
@@ -1676,6 +1680,11 @@ static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void 
 
 hs_store_data *hs_store_read(const char *path, hs_error *err)
 {
+    return hs_store_read_ex(path, 0, err);
+}
+
+hs_store_data *hs_store_read_ex(const char *path, unsigned flags, hs_error *err)
+{
     quiet_hdf5();
     hs_store_data *d = calloc(1, sizeof *d);
     if (!d) {
@@ -1684,6 +1693,7 @@ hs_store_data *hs_store_read(const char *path, hs_error *err)
     }
     d->file = d->d_tail = -1;
     d->path = strdup(path);
+    d->light = (flags & HS_STORE_READ_LIGHT) != 0;
     struct stat st;
     if (stat(path, &st) < 0) {
         hs_err_errno(err, "cannot open store %s", path);
@@ -1736,12 +1746,14 @@ hs_store_data *hs_store_read(const char *path, hs_error *err)
         sd_read_num(d, runs, "max_rss_mb", H5T_NATIVE_DOUBLE, 8, (void **)&d->max_rss, NAN, C_F64);
     rc |= sd_read_num(d, runs, "cpu_s", H5T_NATIVE_DOUBLE, 8, (void **)&d->cpu_s, NAN, C_F64);
     rc |= sd_read_str(d, runs, "failure_class", &d->fclass, &d->fclass_sz);
-    rc |= sd_read_str(d, runs, "message", &d->message, &d->message_sz);
-    rc |= sd_read_str(d, runs, "host", &d->host, &d->host_sz);
-    rc |= sd_read_str(d, runs, "gpu_name", &d->gpu_name, &d->gpu_name_sz);
-    rc |= sd_read_str(d, runs, "gpu_uuid", &d->gpu_uuid, &d->gpu_uuid_sz);
-    rc |= sd_read_str(d, runs, "git_commit", &d->git_commit, &d->git_commit_sz);
-    rc |= sd_read_str(d, runs, "params", &d->params, &d->params_sz);
+    if (!d->light) {
+        rc |= sd_read_str(d, runs, "message", &d->message, &d->message_sz);
+        rc |= sd_read_str(d, runs, "host", &d->host, &d->host_sz);
+        rc |= sd_read_str(d, runs, "gpu_name", &d->gpu_name, &d->gpu_name_sz);
+        rc |= sd_read_str(d, runs, "gpu_uuid", &d->gpu_uuid, &d->gpu_uuid_sz);
+        rc |= sd_read_str(d, runs, "git_commit", &d->git_commit, &d->git_commit_sz);
+        rc |= sd_read_str(d, runs, "params", &d->params, &d->params_sz);
+    }
     if (H5Lexists(runs, "stderr_tail", H5P_DEFAULT) > 0)
         d->d_tail = H5Dopen2(runs, "stderr_tail", H5P_DEFAULT);
     H5Gclose(runs);
@@ -1882,6 +1894,43 @@ size_t hs_sd_nrows(const hs_store_data *d)
 
 #define STR_AT(base, sz, row) ((base) + (row) * ((sz) + 1))
 
+/* One row of a text column, read from the file (light mode); valid until the next call
+ * for the same column. */
+static const char *lazy_text(const hs_store_data *d, int slot, const char *name, size_t row)
+{
+    hs_store_data *m = (hs_store_data *)d;
+    char *out = m->lazy[slot];
+    out[0] = '\0';
+    if (row >= d->nrows)
+        return out;
+    char path[64];
+    snprintf(path, sizeof path, "runs/%s", name);
+    if (H5Lexists(d->file, "runs", H5P_DEFAULT) <= 0 || H5Lexists(d->file, path, H5P_DEFAULT) <= 0)
+        return out;
+    hid_t ds = H5Dopen2(d->file, path, H5P_DEFAULT);
+    hid_t ft = H5Dget_type(ds);
+    size_t size = H5Tget_size(ft);
+    H5Tclose(ft);
+    if (size >= sizeof m->lazy[0]) {
+        H5Dclose(ds);
+        return out;
+    }
+    hid_t mt = str_type(size);
+    hid_t fs = H5Dget_space(ds);
+    hsize_t start = row, cnt = 1;
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL);
+    hid_t ms = H5Screate_simple(1, &cnt, NULL);
+    if (H5Dread(ds, mt, ms, fs, H5P_DEFAULT, out) < 0)
+        out[0] = '\0';
+    out[size] = '\0';
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Tclose(mt);
+    H5Dclose(ds);
+    H5Eclear2(H5E_DEFAULT);
+    return out;
+}
+
 const char *hs_sd_run_id(const hs_store_data *d, size_t row)
 {
     return STR_AT(d->run_id, d->run_id_size, row);
@@ -1912,7 +1961,7 @@ const char *hs_sd_failure_class(const hs_store_data *d, size_t row)
 }
 const char *hs_sd_message(const hs_store_data *d, size_t row)
 {
-    return STR_AT(d->message, d->message_sz, row);
+    return d->light ? lazy_text(d, 0, "message", row) : STR_AT(d->message, d->message_sz, row);
 }
 double hs_sd_started(const hs_store_data *d, size_t row)
 {
@@ -1928,7 +1977,7 @@ double hs_sd_wall_s(const hs_store_data *d, size_t row)
 }
 const char *hs_sd_host(const hs_store_data *d, size_t row)
 {
-    return STR_AT(d->host, d->host_sz, row);
+    return d->light ? lazy_text(d, 1, "host", row) : STR_AT(d->host, d->host_sz, row);
 }
 int hs_sd_rank(const hs_store_data *d, size_t row)
 {
@@ -1940,15 +1989,16 @@ int hs_sd_gpu(const hs_store_data *d, size_t row)
 }
 const char *hs_sd_gpu_name(const hs_store_data *d, size_t row)
 {
-    return STR_AT(d->gpu_name, d->gpu_name_sz, row);
+    return d->light ? lazy_text(d, 2, "gpu_name", row) : STR_AT(d->gpu_name, d->gpu_name_sz, row);
 }
 const char *hs_sd_gpu_uuid(const hs_store_data *d, size_t row)
 {
-    return STR_AT(d->gpu_uuid, d->gpu_uuid_sz, row);
+    return d->light ? lazy_text(d, 3, "gpu_uuid", row) : STR_AT(d->gpu_uuid, d->gpu_uuid_sz, row);
 }
 const char *hs_sd_git_commit(const hs_store_data *d, size_t row)
 {
-    return STR_AT(d->git_commit, d->git_commit_sz, row);
+    return d->light ? lazy_text(d, 4, "git_commit", row)
+                    : STR_AT(d->git_commit, d->git_commit_sz, row);
 }
 int hs_sd_git_dirty(const hs_store_data *d, size_t row)
 {
@@ -1968,7 +2018,7 @@ int hs_sd_warnings(const hs_store_data *d, size_t row)
 }
 const char *hs_sd_params_json(const hs_store_data *d, size_t row)
 {
-    return STR_AT(d->params, d->params_sz, row);
+    return d->light ? lazy_text(d, 5, "params", row) : STR_AT(d->params, d->params_sz, row);
 }
 
 int hs_sd_stderr_tail(const hs_store_data *d, size_t row, char *buf, size_t cap, hs_error *err)

@@ -84,6 +84,11 @@ typedef struct hs_store_data hs_store_data;
 /* Read a store (SWMR, so a live sweep can be followed) into memory. The stderr tails stay
  * on disk until asked for. Errors say when another process holds the file. */
 hs_store_data *hs_store_read(const char *path, hs_error *err);
+/* HS_STORE_READ_LIGHT leaves the text columns (message, host, gpu_name, gpu_uuid,
+ * git_commit, params) on disk and reads a row of them when asked: for large stores. The
+ * pointers those accessors return then stay valid until the next call of the same one. */
+enum { HS_STORE_READ_LIGHT = 1 };
+hs_store_data *hs_store_read_ex(const char *path, unsigned flags, hs_error *err);
 void hs_store_data_destroy(hs_store_data *d);
 
 const char *hs_sd_path(const hs_store_data *d);

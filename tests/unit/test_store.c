@@ -141,6 +141,15 @@ static void test_write_and_read_back(void **state)
         snprintf(want, sizeof want, "tail of %s", run->id);
         assert_string_equal(tail, want);
     }
+    /* light mode reads the text columns row by row, with the same result */
+    hs_store_data *light = hs_store_read_ex(path, HS_STORE_READ_LIGHT, &err);
+    assert_non_null(light);
+    for (size_t row = 0; row < 8; row++) {
+        assert_string_equal(hs_sd_host(light, row), hs_sd_host(d, row));
+        assert_string_equal(hs_sd_params_json(light, row), hs_sd_params_json(d, row));
+        assert_string_equal(hs_sd_message(light, row), hs_sd_message(d, row));
+    }
+    hs_store_data_destroy(light);
     hs_store_data_destroy(d);
     hs_grid_destroy(g);
 }
