@@ -12,6 +12,7 @@ static const hs_cli_cmd *const commands[] = {
     &hs_cmd_expand,
     &hs_cmd_status,
     &hs_cmd_export,
+    &hs_cmd_merge,
 };
 
 static void usage(FILE *out)

@@ -713,6 +713,13 @@ static int load_index(hs_store *s, hs_error *err)
     return 0;
 }
 
+/* A shard store holds only its own cells (index % count == shard); others hold all. */
+static bool holds(const hs_store *s, size_t index)
+{
+    return s->opts.shard_count <= 0 ||
+           (int)(index % (size_t)s->opts.shard_count) == s->opts.shard_index;
+}
+
 static int set_rows(hid_t d, hsize_t rows)
 {
     return H5Dset_extent(d, &rows) < 0 ? -1 : 0;
@@ -723,7 +730,7 @@ static int add_rows(hs_store *s, const hs_grid *g, hs_store_open_info *info, hs_
 {
     size_t nnew = 0;
     for (size_t i = 0; i < hs_grid_nruns(g); i++)
-        if (!hs_strmap_get(s->idmap, hs_grid_run(g, i)->id, NULL))
+        if (holds(s, i) && !hs_strmap_get(s->idmap, hs_grid_run(g, i)->id, NULL))
             nnew++;
     if (info)
         info->new_rows = nnew;
@@ -736,7 +743,7 @@ static int add_rows(hs_store *s, const hs_grid *g, hs_store_open_info *info, hs_
     size_t k = 0;
     for (size_t i = 0; i < hs_grid_nruns(g); i++) {
         const hs_run *r = hs_grid_run(g, i);
-        if (!hs_strmap_get(s->idmap, r->id, NULL))
+        if (holds(s, i) && !hs_strmap_get(s->idmap, r->id, NULL))
             memcpy(idbuf + HS_RUN_ID_LEN * k++, r->id, HS_RUN_ID_LEN);
     }
     int rc = 0;
@@ -795,7 +802,9 @@ static int write_index(hs_store *s, const hs_grid *g, int64_t **row_of_run, hs_e
         idx[i] = -1;
     for (size_t i = 0; i < hs_grid_nruns(g); i++) {
         size_t row = 0;
-        hs_strmap_get(s->idmap, hs_grid_run(g, i)->id, &row);
+        rowmap[i] = -1;
+        if (!hs_strmap_get(s->idmap, hs_grid_run(g, i)->id, &row))
+            continue; /* a cell of another shard */
         idx[row] = (int64_t)i;
         rowmap[i] = (int64_t)row;
     }
@@ -1018,6 +1027,8 @@ static int write_param(hs_store *s, const hs_grid *g, const hs_param_info *pi,
     hs_buf tb = { 0 };
     for (size_t i = 0; i < hs_grid_nruns(g) && rc == 0; i++) {
         const hs_run *run = hs_grid_run(g, i);
+        if (row_of_run[i] < 0)
+            continue;
         unsigned char *dst = col + (size_t)row_of_run[i] * esz;
         const hs_value *v = hs_run_get(run, pi->name);
         if (!v) {
@@ -1118,6 +1129,8 @@ static int write_params_json(hs_store *s, const hs_grid *g, const int64_t *row_o
         for (size_t r = 0; r < n; r++)
             copy_fixed(col + r * size, old + r * (old_size + 1), size);
     for (size_t i = 0; i < hs_grid_nruns(g); i++) {
+        if (row_of_run[i] < 0)
+            continue;
         hs_buf_reset(&b);
         hs_run_params_json(hs_grid_run(g, i), &b);
         char *dst = col + (size_t)row_of_run[i] * size;
@@ -1227,6 +1240,16 @@ hs_store *hs_store_open(const char *path, const hs_grid *g, const hs_store_opts 
             goto fail;
         }
         free(sweep);
+        char *view = read_attr_text(s->file, "virtual_of");
+        if (view[0]) {
+            hs_err(err,
+                   "%s is a virtual view of shard stores (hypersweep merge --virtual): it "
+                   "cannot be written; merge without --virtual to get a store to resume",
+                   path);
+            free(view);
+            goto fail;
+        }
+        free(view);
         char *shard = read_attr_text(s->file, "shard");
         const char *want = s->opts.shard ? s->opts.shard : "";
         if (strcmp(shard, want) != 0) {

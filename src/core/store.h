@@ -41,6 +41,7 @@ typedef struct hs_store_opts {
     double batch_seconds;  /* or after this long (default 1.0) */
     const char *sweep_dir; /* recorded as an attribute */
     const char *shard;     /* "i/n" for a shard store, else NULL */
+    int shard_index, shard_count; /* a shard store holds only the cells index % count == i */
 } hs_store_opts;
 
 typedef struct hs_store_open_info {

@@ -439,6 +439,8 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
     if (o->shard_count > 0) {
         snprintf(shard, sizeof shard, "%d/%d", o->shard_index, o->shard_count);
         so.shard = shard;
+        so.shard_index = o->shard_index;
+        so.shard_count = o->shard_count;
     }
     hs_store_open_info info;
     m.store = hs_store_open(o->store_path, g, &so, &info, err);
@@ -450,6 +452,8 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
         fprintf(stderr, "hypersweep: %s had been left open by a killed master; repaired it\n",
                 o->store_path);
     for (size_t i = 0; i < n; i++) {
+        if (!scoped(o, i))
+            continue;
         long row = hs_store_find(m.store, hs_grid_run(g, i)->id);
         if (row < 0) {
             hs_err(err, "store %s lost run %s", o->store_path, hs_grid_run(g, i)->id);

@@ -1,0 +1,109 @@
+# A real single-node Slurm for the tests (sourced). Installs slurm-wlm and munge with apt
+# when missing (root), writes slurm.conf into a temporary directory, starts munged, slurmctld
+# and slurmd on localhost, and stops them by PID on exit. Skips (77), saying why, if the
+# daemons cannot start here. Settings from shared notes: scheduling without the default
+# delays makes short jobs start about 50x sooner.
+#   slurm_start DIR       export SLURM_CONF; daemons up and the node idle
+#   slurm_stop            (trap)
+slurm_skip() { echo "SKIP: $*" >&2; exit 77; }
+
+slurm_install() {
+    local missing=()
+    for p in slurm-wlm munge; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    [[ $(id -u) -eq 0 ]] || slurm_skip "slurm-wlm/munge are not installed and this is not root"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        >/dev/null 2>&1 || slurm_skip "apt-get install ${missing[*]} failed"
+}
+
+slurm_start() {
+    local dir=$1
+    [[ $(id -u) -eq 0 ]] || slurm_skip "a local slurmd must run as root"
+    slurm_install
+    SLURM_DIR=$dir
+    mkdir -p "$dir"/{state,spool,log,run}
+    # munge: the daemon and a key (one is made if none exists)
+    mkdir -p /run/munge /var/lib/munge /var/log/munge /etc/munge
+    chown munge:munge /run/munge /var/lib/munge /var/log/munge /etc/munge 2>/dev/null || true
+    if [[ ! -s /etc/munge/munge.key ]]; then
+        dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2>/dev/null
+        chown munge:munge /etc/munge/munge.key; chmod 0400 /etc/munge/munge.key
+    fi
+    if ! pgrep -x munged >/dev/null; then
+        runuser -u munge -- /usr/sbin/munged --force >/dev/null 2>&1 || slurm_skip "munged does not start"
+        MUNGE_STARTED=1
+    fi
+    local cpus
+    cpus=${HS_SLURM_CPUS:-8}   # more than the cores: the tests oversubscribe, as mpirun does
+    cat > "$dir/slurm.conf" <<CONF
+ClusterName=hstest
+SlurmctldHost=localhost
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/run/slurmctld.pid
+SlurmdPidFile=$dir/run/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
+SlurmctldPort=${HS_SLURMCTLD_PORT:-16817}
+SlurmdPort=${HS_SLURMD_PORT:-16818}
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+Epilog=/bin/true
+MaxArraySize=${HS_MAX_ARRAY_SIZE:-100001}
+KillWait=5
+SlurmdParameters=config_overrides
+MinJobAge=2
+ReturnToService=2
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=4000 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+CONF
+    export SLURM_CONF=$dir/slurm.conf
+    slurmctld -c -f "$SLURM_CONF" >/dev/null 2>&1 || slurm_skip "slurmctld does not start: $(tail -3 "$dir/log/slurmctld.log" 2>/dev/null)"
+    slurmd -f "$SLURM_CONF" -N localhost >/dev/null 2>&1 || { slurm_stop; slurm_skip "slurmd does not start: $(tail -3 "$dir/log/slurmd.log" 2>/dev/null)"; }
+    local i
+    for i in $(seq 1 60); do
+        if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    local why
+    why="the node did not become idle: $(sinfo -h 2>&1 | head -2); $(tail -3 "$dir/log/slurmd.log" 2>/dev/null)"
+    slurm_stop
+    slurm_skip "$why"
+}
+
+slurm_stop() {
+    local f
+    for f in "$SLURM_DIR/run/slurmd.pid" "$SLURM_DIR/run/slurmctld.pid"; do
+        [[ -s $f ]] && kill "$(cat "$f")" 2>/dev/null || true
+    done
+    sleep 0.5
+    for f in "$SLURM_DIR/run/slurmd.pid" "$SLURM_DIR/run/slurmctld.pid"; do
+        [[ -s $f ]] && kill -9 "$(cat "$f")" 2>/dev/null || true
+    done
+    if [[ -n ${MUNGE_STARTED:-} ]]; then
+        pkill -x munged 2>/dev/null || true
+    fi
+}
+
+# wait_job JOBID TIMEOUT: until no task of the job is pending or running
+wait_job() {
+    local job=$1 limit=$2 t=0
+    while squeue -h -j "$job" 2>/dev/null | grep -q .; do
+        sleep 1
+        t=$((t + 1))
+        ((t < limit)) || return 1
+    done
+}
