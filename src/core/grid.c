@@ -1516,6 +1516,7 @@ static int parse_run(hs_grid *g, const config_setting_t *run, struct tmpl_refs *
     if (get_number(g, run, "timeout", "run", 0.001, 365.0 * 86400, &v, err) < 0)
         return -1;
     sp->timeout = v;
+    sp->timeout_set = config_setting_get_member(run, "timeout") != NULL;
     v = 10;
     if (get_number(g, run, "grace", "run", 0, 3600, &v, err) < 0)
         return -1;

@@ -74,6 +74,7 @@ typedef struct hs_run_spec {
     const hs_env_spec *env;
     size_t nenv;
     double timeout;    /* seconds, > 0 */
+    bool timeout_set;  /* the grid gave run.timeout (else the 24 h default) */
     double grace;      /* seconds between SIGTERM and SIGKILL */
     int retries;       /* extra attempts after the first */
     int gpus;          /* GPUs per run: 0 or 1 */

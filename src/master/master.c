@@ -55,6 +55,7 @@ struct master {
     size_t fclass_count[32];
     char fclass_names[32][32];
     size_t nfclass;
+    bool probing; /* started one run despite the estimates, to learn durations */
     /* progress */
     int progress;
     double last_progress;
@@ -103,13 +104,14 @@ static void estimate_learn(struct master *m, size_t run, double wall)
 }
 
 /* Expected duration: the longest finished run with the same values of the estimate axes,
- * with 10% slack; the timeout when no such run has finished. */
+ * with 10% slack; else the grid's run.timeout; else (no timeout set) unknown, 0. */
 static double estimate(const struct master *m, size_t run)
 {
     hs_buf key = { 0 };
     estimate_key(m, run, &key);
     size_t k;
-    double e = hs_grid_spec(m->g)->timeout;
+    const hs_run_spec *sp = hs_grid_spec(m->g);
+    double e = sp->timeout_set ? sp->timeout : 0;
     if (hs_strmap_get(m->est_index, hs_buf_str(&key), &k))
         e = m->est_max[k] * 1.1;
     hs_buf_free(&key);
@@ -522,7 +524,18 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
                 for (pos = 1; pos < m.qlen; pos++)
                     if (now + estimate(&m, m.queue[m.qhead + pos]) <= o->end_time - o->margin)
                         break;
-                if (pos == m.qlen) {
+                if (pos == m.qlen && m.nest == 0 && m.running == 0 && !m.probing) {
+                    /* No run has ever finished, so every estimate is the timeout, longer
+                     * than the time left: holding everything back would stall the sweep in
+                     * every allocation. Start one run to learn how long runs take. */
+                    m.probing = true;
+                    fprintf(stderr,
+                            "hypersweep: no run has finished yet to estimate "
+                            "durations, and run.timeout (%.0f s) exceeds the %.0f s "
+                            "left: starting one run to learn\n",
+                            hs_grid_spec(g)->timeout, o->end_time - o->margin - now);
+                    pos = 0;
+                } else if (pos == m.qlen) {
                     sum->held_back += m.qlen;
                     m.qhead += m.qlen;
                     m.qlen = 0;

@@ -788,7 +788,9 @@ int hs_runner_finish(hs_runner *r, hs_result *res, hs_error *err)
             res->term_signal = WTERMSIG(r->status);
         }
         sink_tail(&r->errs, res->stderr_tail, sizeof res->stderr_tail);
-        if (r->cancelled) {
+        /* a run that finished on its own (exit 0) just as it was cancelled is complete */
+        bool finished_anyway = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0;
+        if (r->cancelled && !finished_anyway) {
             res->status = HS_INTERRUPTED;
             snprintf(res->failure_class, sizeof res->failure_class, "interrupted");
             snprintf(res->message, sizeof res->message, "%s", r->cancel_why);

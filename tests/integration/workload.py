@@ -17,7 +17,8 @@ does, so one grid exercises every way a run can end:
          wide        as ok, plus `wide` metrics of its own (w<index>/<k>): the store grows
 
 Metrics: score = x * 1.5 + y / 4, twice = 2 * x, and index = HYPERSWEEP_RUN_INDEX.
-If HS_TEST_MARKERS names a directory, each execution appends a line to MARKERS/<run_id>.
+If HS_TEST_MARKERS names a directory, each execution appends a line to MARKERS/<run_id>
+("PID CUDA_VISIBLE_DEVICES"), and a line "done" once it has written its result.
 """
 import json
 import math
@@ -95,3 +96,6 @@ if mode == "wide":
 if mode == "warn":
     metrics["warnings"] = ["quantization was skipped: the method did nothing"]
 write(metrics)
+if markers:
+    with open(os.path.join(markers, run_id), "a") as f:
+        f.write("done\n")

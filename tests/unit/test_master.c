@@ -267,6 +267,45 @@ static void test_walltime_hold_back(void **state)
     hs_grid_destroy(g);
 }
 
+static void test_walltime_learns_first(void **state)
+{
+    (void)state;
+    /* nothing has finished yet and the timeout exceeds the time left: one run starts to
+     * learn how long runs take, and the runs of its group follow; the other group waits */
+    hs_grid *g = grid("timeout = 3600;", "model = [\"a\", \"b\"]; x = [0, 1, 2];");
+    hs_master_opts o = opts("f.h5");
+    const char *by[] = { "model" };
+    o.estimate_by = by;
+    o.nestimate_by = 1;
+    o.end_time = hs_now() + 100;
+    o.margin = 10;
+    hs_master_summary sum;
+    hs_error err;
+    struct fake f = { .nslots = 1 };
+    assert_int_equal(hs_master_run(g, &o, &fake_ops, &f, &sum, &err), 0);
+    assert_int_equal(f.started, 3);
+    for (int i = 0; i < f.started; i++) {
+        long k = hs_grid_find(g, f.started_ids[i]);
+        assert_string_equal(hs_run_get(hs_grid_run(g, (size_t)k), "model")->u.s, "a");
+    }
+    assert_int_equal(sum.held_back, 3);
+    /* without run.timeout there is no estimate to hold runs back with: all of them run */
+    hs_grid *g2 = grid("", "model = [\"a\", \"b\"]; x = [0, 1, 2];");
+    hs_master_opts o2 = opts("g.h5");
+    o2.estimate_by = by;
+    o2.nestimate_by = 1;
+    o2.end_time = hs_now() + 100;
+    o2.margin = 10;
+    struct fake f2 = { .nslots = 1 };
+    assert_int_equal(hs_master_run(g2, &o2, &fake_ops, &f2, &sum, &err), 0);
+    assert_int_equal(f2.started, 6);
+    assert_int_equal(sum.exit_code, HS_EXIT_OK);
+    fclose(o.out);
+    fclose(o2.out);
+    hs_grid_destroy(g);
+    hs_grid_destroy(g2);
+}
+
 static void test_shard_and_only(void **state)
 {
     (void)state;
@@ -328,9 +367,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_retries_and_classes),
-        cmocka_unit_test(test_clean_stop),
-        cmocka_unit_test(test_walltime_hold_back),
+        cmocka_unit_test(test_retries_and_classes), cmocka_unit_test(test_clean_stop),
+        cmocka_unit_test(test_walltime_hold_back),  cmocka_unit_test(test_walltime_learns_first),
         cmocka_unit_test(test_shard_and_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
