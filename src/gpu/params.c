@@ -47,8 +47,8 @@ int hs_params_int(hs_params *p, const char *key, long long def, long long lo, lo
     return 0;
 }
 
-int hs_params_double(hs_params *p, const char *key, double def, double lo, double hi,
-                     double *out, hs_error *err)
+int hs_params_double(hs_params *p, const char *key, double def, double lo, double hi, double *out,
+                     hs_error *err)
 {
     json_object *v = lookup(p, key);
     if (!v) {

@@ -58,8 +58,9 @@ int hs_probe_run(const char *name, json_object *params, const char *device, json
         if (n < 0)
             return -1;
         if (n == 0)
-            return hs_err(err, "device = \"cuda\", but no GPU is visible "
-                               "(CUDA_VISIBLE_DEVICES=%s)",
+            return hs_err(err,
+                          "device = \"cuda\", but no GPU is visible "
+                          "(CUDA_VISIBLE_DEVICES=%s)",
                           getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES")
                                                          : "unset");
         use_cuda = true;
