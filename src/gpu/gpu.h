@@ -102,7 +102,10 @@ const char *hs_probe_summary(const char *name);
  * error, except names starting with '_' (labels, ignored). On success the probe adds its
  * metrics to `result` (a JSON object): numbers at the top level, plus "device" ("cpu" or
  * "cuda"), "device_name", and "warnings" (an array of strings, normally empty).
- * Returns 0, or -1 with err naming the bad parameter or the failure. */
+ * Returns 0, or -1 with err naming the bad parameter or the failure, and errno EINVAL when
+ * the run's configuration is wrong (unknown probe or device name; unknown, mistyped or
+ * out-of-range parameter: retrying cannot help) or EIO when the computation or the device
+ * failed. */
 int hs_probe_run(const char *name, json_object *params, const char *device, json_object *result,
                  hs_error *err);
 
