@@ -5,9 +5,14 @@
 
 #include "gpu.h"
 #include "probes.h"
+#include "prune.h"
 
 /* Each probe adds its line here; its entry point lives in its own file. */
 static const hs_probe_entry probe_table[] = {
+    { "prune",
+      "calibration-budget pruning proxy: residual MLP stack, magnitude/wanda/Taylor importance, "
+      "global/layerwise/blockwise allocation, fidelity on held-out tokens",
+      prune_probe_run },
     { NULL, NULL, NULL },
 };
 
