@@ -522,7 +522,17 @@ static void add(json_object *result, const char *key, double v)
     json_object_object_add(result, key, json_object_new_double(v));
 }
 
-/* max over layers / min over layers; a layer whose value is 0 gives Infinity, on purpose */
+const prune_backend_ops *prune_backend_find(const char *device)
+{
+    if (strcmp(device, "cpu") == 0)
+        return &prune_cpu_ops;
+#ifdef HS_GPU_HAVE_CUDA
+    if (strcmp(device, "cuda") == 0)
+        return &prune_cuda_ops;
+#endif
+    return NULL;
+}
+
 static double ratio(const double *v, int n)
 {
     double lo = v[0], hi = v[0];
@@ -531,6 +541,25 @@ static double ratio(const double *v, int n)
         hi = v[i] > hi ? v[i] : hi;
     }
     return hi / lo;
+}
+
+void prune_grad_diagnostics(const prune_model *m, const prune_stats *s, double *mean_ratio,
+                            double *norm_ratio)
+{
+    double mean[PRUNE_MAX_LAYERS] = { 0 }, norm[PRUNE_MAX_LAYERS] = { 0 };
+    for (int l = 0; l < prune_nlayers(m); l++) {
+        long n = prune_size(m, l);
+        double sa = 0, sq = 0;
+        for (long i = 0; i < n; i++) {
+            double g = s->grad[l][i];
+            sa += fabs(g);
+            sq += g * g;
+        }
+        mean[l] = sa / (double)n;
+        norm[l] = sqrt(sq);
+    }
+    *mean_ratio = ratio(mean, prune_nlayers(m));
+    *norm_ratio = ratio(norm, prune_nlayers(m));
 }
 
 int prune_chunk_seqs(int seq_len)
@@ -615,13 +644,10 @@ int prune_probe_run(json_object *params, bool use_cuda, json_object *result, hs_
     float *score[PRUNE_MAX_LAYERS] = { 0 }, *masked[PRUNE_MAX_LAYERS] = { 0 };
     unsigned char *keep[PRUNE_MAX_LAYERS] = { 0 };
     float *x = NULL, *yd = NULL, *zd = NULL, *yp = NULL, *zp = NULL;
-    const prune_backend_ops *ops = &prune_cpu_ops;
-#ifdef HS_GPU_HAVE_CUDA
-    if (use_cuda)
-        ops = &prune_cuda_ops;
-#else
-    (void)use_cuda;
-#endif
+    /* hs_probe_run asks for CUDA only in a build with it */
+    const prune_backend_ops *ops = prune_backend_find(use_cuda ? "cuda" : "cpu");
+    if (!ops)
+        return hs_err(err, "no %s backend in this build", use_cuda ? "cuda" : "cpu");
     if (prune_profile_build(profile_name, &m, &g, err) < 0)
         return -1;
     int d = m.d, V = m.vocab, nl = prune_nlayers(&m);
@@ -659,21 +685,14 @@ int prune_probe_run(json_object *params, bool use_cuda, json_object *result, hs_
         goto cleanup;
     long pruned = 0, total = 0;
     int extreme = 0;
-    double rate[PRUNE_MAX_LAYERS], gmean[PRUNE_MAX_LAYERS], gnorm[PRUNE_MAX_LAYERS];
+    double rate[PRUNE_MAX_LAYERS];
     for (int l = 0; l < nl; l++) {
         long n = prune_size(&m, l), cut = 0;
-        double gabs = 0, gsq = 0;
         for (long i = 0; i < n; i++) {
             masked[l][i] = keep[l][i] ? m.w[l][i] : 0.0f;
             cut += !keep[l][i];
-            if (st.grad[l]) {
-                gabs += fabs((double)st.grad[l][i]);
-                gsq += (double)st.grad[l][i] * st.grad[l][i];
-            }
         }
         rate[l] = (double)cut / (double)n;
-        gmean[l] = gabs / (double)n;
-        gnorm[l] = sqrt(gsq);
         extreme += rate[l] > 0.5;
         pruned += cut;
         total += n;
@@ -693,8 +712,10 @@ int prune_probe_run(json_object *params, bool use_cuda, json_object *result, hs_
     add(result, "achieved_sparsity", (double)pruned / (double)total);
     json_object_object_add(result, "extreme_pruning_layers", json_object_new_int(extreme));
     if (want & PRUNE_WANT_GRAD) {
-        add(result, "grad_mean_ratio", ratio(gmean, nl));
-        add(result, "grad_norm_ratio", ratio(gnorm, nl));
+        double mean_ratio, norm_ratio;
+        prune_grad_diagnostics(&m, &st, &mean_ratio, &norm_ratio);
+        add(result, "grad_mean_ratio", mean_ratio);
+        add(result, "grad_norm_ratio", norm_ratio);
         add(result, "calib_loss", st.loss);
     }
     json_object_object_add(result, "calib_tokens",

@@ -134,6 +134,8 @@ extern const prune_backend_ops prune_cpu_ops;
 #ifdef HS_GPU_HAVE_CUDA
 extern const prune_backend_ops prune_cuda_ops;
 #endif
+/* "cpu", or "cuda" in a build with CUDA; NULL otherwise. */
+const prune_backend_ops *prune_backend_find(const char *device);
 
 /* Backends see at most this many tokens per call (whole sequences; one longer sequence
  * alone). prune_chunk_seqs: how many sequences of seq_len make one call. */
@@ -144,6 +146,12 @@ int prune_chunk_seqs(int seq_len);
  * prune_chunk_seqs(seq_len) * seq_len tokens. */
 int prune_calibrate_all(const prune_backend_ops *ops, prune_backend *be, const prune_data *g,
                         int seq_len, long nsamples, uint64_t seed, float *x, hs_error *err);
+
+/* Gradient diagnostics over layers, from s->grad: max / min of the mean |g| and of the norm
+ * |g|_F. A layer whose gradient is exactly zero makes a ratio Infinity (0/0 is NaN): these
+ * say something, so they are reported, not hidden. */
+void prune_grad_diagnostics(const prune_model *m, const prune_stats *s, double *mean_ratio,
+                            double *norm_ratio);
 
 /* ---- importance and allocation (host code, shared) ---------------------------------- */
 
