@@ -16,7 +16,8 @@
 int prune_model_alloc(prune_model *m, int nblocks, int d, int f, int vocab, int act, hs_error *err)
 {
     memset(m, 0, sizeof *m);
-    if (nblocks < 1 || nblocks > PRUNE_MAX_BLOCKS || d < 1 || f < 1 || vocab < 2)
+    if (nblocks < 1 || nblocks > PRUNE_MAX_BLOCKS || d < 1 || d > PRUNE_MAX_D || f < 1 ||
+        vocab < 2 || vocab > PRUNE_MAX_VOCAB)
         return hs_err(err, "prune model shape %d blocks, d %d, f %d, vocab %d is invalid", nblocks,
                       d, f, vocab);
     m->nblocks = nblocks;
@@ -47,6 +48,8 @@ void prune_model_free(prune_model *m)
 int prune_data_alloc(prune_data *g, int d, hs_error *err)
 {
     memset(g, 0, sizeof *g);
+    if (d < 1 || d > PRUNE_MAX_D)
+        return hs_err(err, "prune data width %d is out of range [1, %d]", d, PRUNE_MAX_D);
     g->d = d;
     g->scale = calloc((size_t)d, sizeof(float));
     g->mean = calloc((size_t)d, sizeof(float));
@@ -198,9 +201,13 @@ typedef struct profile {
     float bos_scale; /* the first token: this much on the outlier channels */
     float head_scale;
     float up[PRUNE_MAX_BLOCKS], down[PRUNE_MAX_BLOCKS];
-    unsigned long_blocks; /* bit b: block b reads the position channels long_gain times more */
+    /* bit b: block b is a long-context block: W1 reads the position channels long_gain
+     * times more and every other channel LONG_OTHER times as much */
+    unsigned long_blocks;
     float long_gain;
 } profile;
+
+#define LONG_OTHER 0.25f
 
 static const profile profiles[] = {
     {
@@ -324,7 +331,8 @@ int prune_profile_build(const char *name, prune_model *m, prune_data *g, hs_erro
             for (int j = 0; j < d; j++)
                 w1[(size_t)i * d + j] =
                     p->up[k] * (float)rng_normal(&r) / sqrtf((float)d) / g->scale[j] *
-                    ((p->long_blocks >> k & 1) ? (kinds[j] == 2 ? p->long_gain : 0.25f) : 1.0f);
+                    ((p->long_blocks >> k & 1) ? (kinds[j] == 2 ? p->long_gain : LONG_OTHER)
+                                               : 1.0f);
         for (int i = 0; i < d; i++)
             for (int j = 0; j < f; j++)
                 w2[(size_t)i * f + j] = p->down[k] * (float)rng_normal(&r) / sqrtf((float)f);
@@ -532,6 +540,18 @@ const prune_backend_ops *prune_backend_find(const char *device)
 #endif
     return NULL;
 }
+
+#ifndef HS_GPU_HAVE_CUDA
+int prune_cuda_bench(const char *name, prune_bench_row *rows, int max, double *peak_gbs,
+                     hs_error *err)
+{
+    (void)name;
+    (void)rows;
+    (void)max;
+    *peak_gbs = 0;
+    return hs_err(err, "this hypersweep was built without CUDA: no GPU kernels to time");
+}
+#endif
 
 static double ratio(const double *v, int n)
 {

@@ -251,7 +251,8 @@ prune_backend *cuda_create(const prune_model *m, int max_tokens, unsigned want, 
     b->m.vocab = m->vocab;
     b->m.act = m->act;
     b->max_tokens = max_tokens;
-    b->max_seqs = max_tokens; // a chunk holds at most one sequence per token
+    // prune_calibrate_all never passes more sequences than this in one call
+    b->max_seqs = max_tokens < PRUNE_CHUNK_TOKENS ? max_tokens : PRUNE_CHUNK_TOKENS;
     b->want = want;
     // The run's GPU: the worker gives each run exactly one in CUDA_VISIBLE_DEVICES.
     HS_CUDA_TRY(err, cudaSetDevice(0));
@@ -390,8 +391,9 @@ int cuda_calibrate(prune_backend *pb, const float *x, int nseq, int L, long tota
     int T = nseq * L, d = m->d, f = m->f, V = m->vocab, rc = -1;
     int rows = (T + WARPS - 1) / WARPS;
     double w = 1.0 / ((double)total_seqs * L);
-    if (T > b->max_tokens)
-        return hs_err(err, "calibration chunk of %d tokens exceeds %d", T, b->max_tokens);
+    if (T > b->max_tokens || nseq > b->max_seqs)
+        return hs_err(err, "calibration chunk of %d sequences of %d tokens exceeds %d tokens",
+                      nseq, L, b->max_tokens);
     HS_CUDA_TRY(err, cudaMemcpyAsync(b->xin, x, sizeof(float) * (size_t)T * d,
                                      cudaMemcpyHostToDevice, b->stream));
     if (forward(b, T, err) < 0)
@@ -488,3 +490,142 @@ extern "C" const prune_backend_ops prune_cuda_ops = {
     "cuda",        cuda_create,  cuda_set_weights, cuda_calibrate,
     cuda_stats,    cuda_forward, cuda_device_name, cuda_destroy,
 };
+
+namespace {
+
+int add_row(prune_bench_row *rows, int *n, int max, const char *what, double seconds,
+            double bytes, double flops)
+{
+    if (*n >= max)
+        return 0;
+    prune_bench_row *r = &rows[(*n)++];
+    snprintf(r->what, sizeof r->what, "%s", what);
+    r->seconds = seconds;
+    r->bytes = bytes;
+    r->flops = flops;
+    return 0;
+}
+
+} // namespace
+
+// Each measurement: one warm-up call, then REPS calls between two events.
+#define TIME(label, bytes, flops, ...)                                                                 do {                                                                                                   __VA_ARGS__;                                                                                       HS_CUDA_TRY(err, cudaGetLastError());                                                              HS_CUDA_TRY(err, cudaEventRecord(t0, stream));                                                     for (int rep_ = 0; rep_ < REPS; rep_++) {                                                              __VA_ARGS__;                                                                                   }                                                                                                  HS_CUDA_TRY(err, cudaEventRecord(t1, stream));                                                     HS_CUDA_TRY(err, cudaEventSynchronize(t1));                                                        HS_CUDA_TRY(err, cudaGetLastError());                                                              HS_CUDA_TRY(err, cudaEventElapsedTime(&ms, t0, t1));                                               add_row(rows, &n, max, label, ms / 1000.0 / REPS, bytes, flops);                               } while (0)
+
+extern "C" int prune_cuda_bench(const char *profile, prune_bench_row *rows, int max,
+                                double *peak_gbs, hs_error *err)
+{
+    const int REPS = 20, SEQ = 32;
+    int rc = -1, n = 0, clock_khz = 0, bus_bits = 0;
+    float ms = 0;
+    prune_model m = {};
+    prune_data g = {};
+    prune_backend *be = NULL;
+    cuda_backend *b = NULL;
+    cudaStream_t stream = NULL;
+    cudaEvent_t t0 = NULL, t1 = NULL;
+    float *big_in = NULL, *big_out = NULL, *rbuf = NULL, *x = NULL;
+    double *acc = NULL;
+    size_t big = (size_t)1 << 26; // 256 MiB per buffer: far beyond any cache
+    int rows_big = 0, tok = PRUNE_CHUNK_TOKENS, T_large = 1 << 16;
+    int d = 0, f = 0;
+    *peak_gbs = 0;
+    if (prune_profile_build(profile, &m, &g, err) < 0)
+        return -1;
+    d = m.d;
+    f = m.f;
+    rows_big = (int)(big / (size_t)d);
+    HS_CUDA_TRY(err, cudaSetDevice(0));
+    HS_CUDA_TRY(err, cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, 0));
+    HS_CUDA_TRY(err, cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, 0));
+    *peak_gbs = 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9; // double data rate
+    be = cuda_create(&m, T_large, PRUNE_WANT_GRAD | PRUNE_WANT_FISHER, err);
+    if (!be)
+        goto cleanup;
+    b = (cuda_backend *)be;
+    stream = b->stream;
+    HS_CUDA_TRY(err, cudaEventCreate(&t0));
+    HS_CUDA_TRY(err, cudaEventCreate(&t1));
+    HS_CUDA_TRY(err, cudaMalloc(&big_in, sizeof(float) * big));
+    HS_CUDA_TRY(err, cudaMalloc(&big_out, sizeof(float) * big));
+    HS_CUDA_TRY(err, cudaMalloc(&acc, sizeof(double) * (size_t)f));
+    HS_CUDA_TRY(err, cudaMalloc(&rbuf, sizeof(float) * (size_t)rows_big));
+    HS_CUDA_TRY(err, cudaMemsetAsync(rbuf, 0, sizeof(float) * (size_t)rows_big, stream));
+    HS_CUDA_TRY(err, cudaMemsetAsync(big_in, 0, sizeof(float) * big, stream));
+    HS_CUDA_TRY(err, cudaMemsetAsync(big_out, 0, sizeof(float) * big, stream));
+
+    // bandwidth-bound kernels on streaming sizes
+    TIME(m.act == PRUNE_GELU ? "GELU forward" : "ReLU forward", 8.0 * big, 0,
+         k_act<<<blocks_for(big), THREADS, 0, stream>>>(big_in, big, m.act, big_out));
+    TIME(m.act == PRUNE_GELU ? "GELU backward" : "ReLU backward", 12.0 * big, 0,
+         k_act_back<<<blocks_for(big), THREADS, 0, stream>>>(big_in, big, m.act, big_out));
+    TIME("RMSNorm forward", 4.0 * (2.0 * big + rows_big), 0,
+         k_rmsnorm<<<(rows_big + WARPS - 1) / WARPS, THREADS, 0, stream>>>(
+             big_in, rows_big, d, big_out, rbuf));
+    TIME("RMSNorm backward", 4.0 * (4.0 * big + rows_big), 0,
+         k_rmsnorm_back<<<(rows_big + WARPS - 1) / WARPS, THREADS, 0, stream>>>(
+             big_in, rbuf, big_in, rows_big, d, big_out, true));
+    TIME("square", 8.0 * big, 0,
+         k_square<<<blocks_for(big), THREADS, 0, stream>>>(big_in, big, big_out));
+    TIME("column sums of squares", 4.0 * big, 0,
+         k_col_sumsq<<<dim3((f + 127) / 128, 1024), 128, 0, stream>>>(big_in, (int)(big / f), f,
+                                                                      1.0, acc));
+    {
+        int nseq = (int)(big / ((size_t)f * d)) - 4;
+        size_t nn = (size_t)f * d;
+        TIME("per-sequence reduction", 4.0 * ((double)nseq * nn + 4.0 * nn), 0,
+             k_seq_reduce<<<blocks_for(nn), THREADS, 0, stream>>>(big_in, nseq, nn, 1.0f,
+                                                                  big_out, big_out + nn));
+    }
+
+    // the GEMMs at the probe's shapes: one chunk, and a large batch for comparison
+    for (int T = tok; T <= T_large; T *= 32) {
+        char label[64];
+        snprintf(label, sizeof label, "GEMM up-projection, %d tokens", T);
+        TIME(label, 0, 2.0 * T * f * d,
+             HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, true, T, f, d, 1.0f, b->u[0], d,
+                                        b->w[0], d, 0.0f, b->h[0], f)));
+        snprintf(label, sizeof label, "GEMM weight gradient, %d tokens", T);
+        TIME(label, 0, 2.0 * T * f * d,
+             HS_CUBLAS_TRY(err, rm_gemm(b->blas, true, false, f, d, T, 1.0f, b->dh, f, b->u[0],
+                                        d, 1.0f, b->g[0], d)));
+    }
+    {
+        float one = 1.0f, zero = 0.0f;
+        int nseq = tok / SEQ;
+        TIME("GEMM per-sequence gradients (batched)", 0, 2.0 * tok * f * d,
+             HS_CUBLAS_TRY(err, cublasSgemmStridedBatched(
+                                    b->blas, CUBLAS_OP_N, CUBLAS_OP_T, d, f, SEQ, &one, b->u[0],
+                                    d, (long long)SEQ * d, b->dh, f, (long long)SEQ * f, &zero,
+                                    b->seqg, d, (long long)f * d, nseq)));
+    }
+
+    // one whole calibration chunk, as the probe runs it
+    x = (float *)malloc(sizeof(float) * (size_t)tok * d);
+    if (!x) {
+        hs_err(err, "out of memory");
+        goto cleanup;
+    }
+    for (int s = 0; s < tok / SEQ; s++)
+        prune_data_sequence(&g, 1, (uint64_t)s, SEQ, x + (size_t)s * SEQ * d);
+    {
+        double flops = 12.0 * tok * (double)d * f * m.nblocks;
+        char label[64];
+        snprintf(label, sizeof label, "calibration chunk (%d tokens)", tok);
+        TIME(label, 0, flops, if (cuda_calibrate(be, x, tok / SEQ, SEQ, 1 << 20, err) < 0) goto cleanup);
+    }
+    rc = n;
+cleanup:
+    free(x);
+    cudaFree(big_in);
+    cudaFree(big_out);
+    cudaFree(acc);
+    cudaFree(rbuf);
+    if (t0)
+        cudaEventDestroy(t0);
+    if (t1)
+        cudaEventDestroy(t1);
+    cuda_destroy(be);
+    prune_data_free(&g);
+    prune_model_free(&m);
+    return rc;
+}

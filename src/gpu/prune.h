@@ -147,6 +147,22 @@ int prune_chunk_seqs(int seq_len);
 int prune_calibrate_all(const prune_backend_ops *ops, prune_backend *be, const prune_data *g,
                         int seq_len, long nsamples, uint64_t seed, float *x, hs_error *err);
 
+/* ---- benchmark (bench/gpu/bench_prune) ---------------------------------------------- */
+
+typedef struct prune_bench_row {
+    char what[64];
+    double seconds; /* per call */
+    double bytes;   /* memory traffic per call, for the bandwidth-bound kernels (else 0) */
+    double flops;   /* per call, for the GEMMs (else 0) */
+} prune_bench_row;
+
+/* Time the CUDA backend's kernels on GPU 0 (streaming sizes, so that the figures are about
+ * memory, not caches), its GEMMs at the probe's shapes, and one calibration chunk of
+ * `profile`. Fills at most max rows; returns their number and the device's peak memory
+ * bandwidth (GB/s, from its clock and bus width), or -1 (a build without CUDA, no GPU). */
+int prune_cuda_bench(const char *profile, prune_bench_row *rows, int max, double *peak_gbs,
+                     hs_error *err);
+
 /* Gradient diagnostics over layers, from s->grad: max / min of the mean |g| and of the norm
  * |g|_F. A layer whose gradient is exactly zero makes a ratio Infinity (0/0 is NaN): these
  * say something, so they are reported, not hidden. */
