@@ -68,7 +68,9 @@ typedef struct hs_gpu_gemm_check {
 } hs_gpu_gemm_check;
 
 /* A cuBLAS GEMM on `ordinal`, checked against the CPU reference. Returns -1 only when the
- * check could not run at all (no CUDA build, no device): a wrong answer is ok = false. */
+ * check could not run at all (no CUDA build, no device): a wrong answer is ok = false.
+ * It releases the device's primary context when done (cudaDeviceReset), as does the
+ * all-reduce check: run them where no other CUDA work of the process is live. */
 int hs_gpu_gemm_check_run(int ordinal, int n, hs_gpu_gemm_check *out, hs_error *err);
 
 #define HS_GPU_NCCL_ID_BYTES 128

@@ -270,14 +270,15 @@ prune_backend *cuda_create(const prune_model *m, int max_tokens, unsigned want, 
         if (want & PRUNE_WANT_GRAD) {
             DALLOC(b->g[l], size);
             DALLOC(b->gs[l], size);
-            HS_CUDA_TRY(err, cudaMemset(b->g[l], 0, sizeof(float) * size));
-            HS_CUDA_TRY(err, cudaMemset(b->gs[l], 0, sizeof(float) * size));
+            HS_CUDA_TRY(err, cudaMemsetAsync(b->g[l], 0, sizeof(float) * size, b->stream));
+            HS_CUDA_TRY(err, cudaMemsetAsync(b->gs[l], 0, sizeof(float) * size, b->stream));
         }
         if (want & PRUNE_WANT_FISHER) {
             DALLOC(b->fi[l], size);
-            HS_CUDA_TRY(err, cudaMemset(b->fi[l], 0, sizeof(float) * size));
+            HS_CUDA_TRY(err, cudaMemsetAsync(b->fi[l], 0, sizeof(float) * size, b->stream));
         }
-        HS_CUDA_TRY(err, cudaMemset(b->in_sq[l], 0, sizeof(double) * prune_cols(m, l)));
+        HS_CUDA_TRY(err, cudaMemsetAsync(b->in_sq[l], 0, sizeof(double) * prune_cols(m, l),
+                                         b->stream));
     }
     DALLOC(b->head, V * d);
     DALLOC(b->xin, T * d);
@@ -290,7 +291,7 @@ prune_backend *cuda_create(const prune_model *m, int max_tokens, unsigned want, 
     DALLOC(b->dh, T * f);
     DALLOC(b->du, T * d);
     DALLOC(b->loss, 1);
-    HS_CUDA_TRY(err, cudaMemset(b->loss, 0, sizeof(double)));
+    HS_CUDA_TRY(err, cudaMemsetAsync(b->loss, 0, sizeof(double), b->stream));
     for (int k = 0; k < m->nblocks; k++) {
         DALLOC(b->u[k], T * d);
         DALLOC(b->r[k], T);
@@ -303,7 +304,10 @@ prune_backend *cuda_create(const prune_model *m, int max_tokens, unsigned want, 
         DALLOC(b->sq_out, T * big);
         DALLOC(b->sq_in, T * big);
     }
-    HS_CUDA_TRY(err, cudaMemcpy(b->head, m->head, sizeof(float) * V * d, cudaMemcpyHostToDevice));
+    // Everything goes through the backend's stream, which does not wait for the legacy
+    // default stream: no plain cudaMemset / cudaMemcpy here.
+    HS_CUDA_TRY(err, cudaMemcpyAsync(b->head, m->head, sizeof(float) * V * d,
+                                     cudaMemcpyHostToDevice, b->stream));
     if (cuda_set_weights((prune_backend *)b, m->w, err) < 0)
         goto cleanup;
     rc = 0;
@@ -440,17 +444,22 @@ int cuda_stats(prune_backend *pb, prune_stats *s, hs_error *err)
     int rc = -1;
     for (int l = 0; l < prune_nlayers(m); l++) {
         size_t size = sizeof(float) * (size_t)prune_size(m, l);
-        HS_CUDA_TRY(err, cudaMemcpy(s->in_sq[l], b->in_sq[l],
-                                    sizeof(double) * (size_t)prune_cols(m, l),
-                                    cudaMemcpyDeviceToHost));
+        HS_CUDA_TRY(err, cudaMemcpyAsync(s->in_sq[l], b->in_sq[l],
+                                         sizeof(double) * (size_t)prune_cols(m, l),
+                                         cudaMemcpyDeviceToHost, b->stream));
         if (s->grad[l] && b->g[l])
-            HS_CUDA_TRY(err, cudaMemcpy(s->grad[l], b->g[l], size, cudaMemcpyDeviceToHost));
+            HS_CUDA_TRY(err, cudaMemcpyAsync(s->grad[l], b->g[l], size, cudaMemcpyDeviceToHost,
+                                             b->stream));
         if (s->grad_sq[l] && b->gs[l])
-            HS_CUDA_TRY(err, cudaMemcpy(s->grad_sq[l], b->gs[l], size, cudaMemcpyDeviceToHost));
+            HS_CUDA_TRY(err, cudaMemcpyAsync(s->grad_sq[l], b->gs[l], size,
+                                             cudaMemcpyDeviceToHost, b->stream));
         if (s->fisher[l] && b->fi[l])
-            HS_CUDA_TRY(err, cudaMemcpy(s->fisher[l], b->fi[l], size, cudaMemcpyDeviceToHost));
+            HS_CUDA_TRY(err, cudaMemcpyAsync(s->fisher[l], b->fi[l], size,
+                                             cudaMemcpyDeviceToHost, b->stream));
     }
-    HS_CUDA_TRY(err, cudaMemcpy(&s->loss, b->loss, sizeof(double), cudaMemcpyDeviceToHost));
+    HS_CUDA_TRY(err, cudaMemcpyAsync(&s->loss, b->loss, sizeof(double), cudaMemcpyDeviceToHost,
+                                     b->stream));
+    HS_CUDA_TRY(err, cudaStreamSynchronize(b->stream));
     if (!(b->want & PRUNE_WANT_GRAD))
         s->loss = NAN;
     rc = 0;

@@ -164,6 +164,7 @@ static int test_gpu(MPI_Comm testers, const hs_preflight_opts *o, hs_preflight_r
         row->ok = false;
         note(row, "GPU binding: %s", e.text);
         memset(&b, 0, sizeof b);
+        b.slot = -1;
     } else if (b.has_gpu) {
         row->has_gpu = true;
         snprintf(row->gpu, sizeof row->gpu, "%s", b.name);
