@@ -18,8 +18,7 @@ static const hs_cli_opt expand_opts[] = {
     { "format", 'f', required_argument, "FMT", "table (default), json or csv" },
     { "count", 'c', no_argument, NULL, "print only the number of runs" },
     { "dir", 'd', required_argument, "DIR", "sweep directory (default: sweeps/NAME)" },
-    { "max-runs", OPT_MAX_RUNS, required_argument, "N",
-      "refuse grids of more runs (default 1000000)" },
+    { "max-runs", OPT_MAX_RUNS, required_argument, "N", "refuse grids of more runs (default 1000000)" },
     { NULL, 0, 0, NULL, NULL },
 };
 
@@ -104,8 +103,7 @@ static int print_table(const hs_grid *g, const char *dir, hs_table_format fmt)
     for (size_t k = 0; k < np; k++) {
         const hs_param_info *pi = hs_grid_param(g, k);
         hs_table_column(t, 2 + k, pi->name,
-                        pi->type == HS_PTYPE_INT || pi->type == HS_PTYPE_FLOAT ? HS_RIGHT
-                                                                               : HS_LEFT);
+                        pi->type == HS_PTYPE_INT || pi->type == HS_PTYPE_FLOAT ? HS_RIGHT : HS_LEFT);
     }
     hs_table_column(t, np + 2, "command", HS_LEFT);
     hs_buf b = { 0 };
@@ -155,15 +153,9 @@ static int expand_main(int argc, char **argv)
     int c;
     while ((c = hs_cli_next(&p, argc, argv)) != -1) {
         switch (c) {
-        case 'f':
-            format = optarg;
-            break;
-        case 'c':
-            count_only = 1;
-            break;
-        case 'd':
-            dir_opt = optarg;
-            break;
+        case 'f': format = optarg; break;
+        case 'c': count_only = 1; break;
+        case 'd': dir_opt = optarg; break;
         case OPT_MAX_RUNS: {
             char *end;
             unsigned long long n = strtoull(optarg, &end, 10);
@@ -172,11 +164,8 @@ static int expand_main(int argc, char **argv)
             gopts.max_runs = (size_t)n;
             break;
         }
-        case 'h':
-            hs_cli_usage(&hs_cmd_expand, stdout);
-            return HS_EXIT_OK;
-        default:
-            return HS_EXIT_USAGE;
+        case 'h': hs_cli_usage(&hs_cmd_expand, stdout); return HS_EXIT_OK;
+        default: return HS_EXIT_USAGE;
         }
     }
     if (optind + 1 != argc)

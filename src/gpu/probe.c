@@ -70,7 +70,7 @@ int hs_probe_run(const char *name, json_object *params, const char *device, json
             hs_err(err, "device = \"cuda\", but no GPU is visible (CUDA_VISIBLE_DEVICES=%s)",
                    getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
         if (n <= 0) {
-            errno = EIO;
+            errno = EIO; /* the machine, not the configuration */
             return -1;
         }
         use_cuda = true;
