@@ -15,10 +15,11 @@ static const hs_cli_cmd *const commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: hypersweep COMMAND [options]\n\n"
-                 "Run hyperparameter sweeps of GPU experiments: rank 0 expands a grid file and "
-                 "hands its runs to\nworker ranks (one per GPU); results land in one HDF5 store.\n\n"
-                 "Commands:\n");
+    fprintf(out,
+            "Usage: hypersweep COMMAND [options]\n\n"
+            "Run hyperparameter sweeps of GPU experiments: rank 0 expands a grid file and "
+            "hands its runs to\nworker ranks (one per GPU); results land in one HDF5 store.\n\n"
+            "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->usage);
     fprintf(out, "\n  mpirun -n 9 hypersweep run grids/x.cfg    one master and eight GPU workers\n"

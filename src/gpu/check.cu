@@ -36,8 +36,8 @@ extern "C" int hs_cuda_gemm(int ordinal, int n, const float *a, const float *b, 
     HS_CUDA_TRY(err, cudaEventCreate(&t0));
     HS_CUDA_TRY(err, cudaEventCreate(&t1));
     // Row-major C = A B is column-major C^T = B^T A^T: pass B first.
-    HS_CUBLAS_TRY(err, cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, db, n, da, n,
-                                   &zero, dc, n));
+    HS_CUBLAS_TRY(
+        err, cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, db, n, da, n, &zero, dc, n));
     HS_CUDA_TRY(err, cudaEventRecord(t0));
     for (int i = 0; i < iters; i++)
         HS_CUBLAS_TRY(err, cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, db, n, da, n,
@@ -86,8 +86,7 @@ __global__ void fill_kernel(float *x, size_t n, float v)
         x[i] = v;
 }
 
-__global__ void count_mismatch_kernel(const float *x, size_t n, float want,
-                                      unsigned long long *bad)
+__global__ void count_mismatch_kernel(const float *x, size_t n, float want, unsigned long long *bad)
 {
     unsigned long long mine = 0;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
@@ -97,9 +96,9 @@ __global__ void count_mismatch_kernel(const float *x, size_t n, float want,
         atomicAdd(bad, mine);
 }
 
-extern "C" int hs_cuda_allreduce(const unsigned char id[HS_GPU_NCCL_ID_BYTES], int nranks,
-                                 int rank, int ordinal, size_t bytes, int iters,
-                                 hs_gpu_allreduce_check *out, hs_error *err)
+extern "C" int hs_cuda_allreduce(const unsigned char id[HS_GPU_NCCL_ID_BYTES], int nranks, int rank,
+                                 int ordinal, size_t bytes, int iters, hs_gpu_allreduce_check *out,
+                                 hs_error *err)
 {
     int rc = -1;
     bool have_device = false;

@@ -11,9 +11,8 @@
 static void format_uuid(const cudaUUID_t *u, char *out, size_t len)
 {
     const unsigned char *b = (const unsigned char *)u->bytes;
-    snprintf(out, len,
-             "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+    snprintf(out, len, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
 }
 
@@ -49,8 +48,8 @@ extern "C" int hs_cuda_list(hs_gpu_device **out, hs_error *err)
         g->ordinal = i;
         snprintf(g->name, sizeof g->name, "%.*s", (int)sizeof g->name - 1, p.name);
         format_uuid(&p.uuid, g->uuid, sizeof g->uuid);
-        snprintf(g->pci_bus_id, sizeof g->pci_bus_id, "%08x:%02x:%02x.0", p.pciDomainID,
-                 p.pciBusID, p.pciDeviceID);
+        snprintf(g->pci_bus_id, sizeof g->pci_bus_id, "%08x:%02x:%02x.0", p.pciDomainID, p.pciBusID,
+                 p.pciDeviceID);
         g->mem_total_mb = (double)p.totalGlobalMem / (1024.0 * 1024.0);
         // Overwritten by NVML's "550.54.15" when NVML is there.
         snprintf(g->driver, sizeof g->driver, "CUDA %d.%d driver", driver / 1000,

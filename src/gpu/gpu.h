@@ -17,13 +17,13 @@
 /* ---- devices ------------------------------------------------------------------------- */
 
 typedef struct hs_gpu_device {
-    int ordinal;        /* CUDA ordinal as this process sees it (after CUDA_VISIBLE_DEVICES) */
-    char name[96];      /* "NVIDIA H200" */
-    char uuid[80];      /* "GPU-8d0c..." (what CUDA_VISIBLE_DEVICES and NVML accept) */
+    int ordinal;   /* CUDA ordinal as this process sees it (after CUDA_VISIBLE_DEVICES) */
+    char name[96]; /* "NVIDIA H200" */
+    char uuid[80]; /* "GPU-8d0c..." (what CUDA_VISIBLE_DEVICES and NVML accept) */
     char pci_bus_id[32];
     double mem_total_mb;
-    char driver[32];    /* driver version, "" if unknown */
-    char cuda[16];      /* CUDA runtime version, "" if not built with CUDA */
+    char driver[32]; /* driver version, "" if unknown */
+    char cuda[16];   /* CUDA runtime version, "" if not built with CUDA */
     int cc_major, cc_minor;
 } hs_gpu_device;
 
@@ -41,10 +41,10 @@ int hs_gpu_list(hs_gpu_device **out, hs_error *err);
 typedef struct hs_gpu_telemetry hs_gpu_telemetry;
 
 typedef struct hs_gpu_usage {
-    bool valid;          /* false: no samples (no NVML, no such GPU): report nothing, not 0 */
-    double mem_peak_mb;  /* peak device memory used while the run lived */
-    double util_mean;    /* mean GPU utilisation, percent (NaN if unsupported) */
-    double energy_j;     /* energy counter difference, joules (NaN if unsupported) */
+    bool valid;         /* false: no samples (no NVML, no such GPU): report nothing, not 0 */
+    double mem_peak_mb; /* peak device memory used while the run lived */
+    double util_mean;   /* mean GPU utilisation, percent (NaN if unsupported) */
+    double energy_j;    /* energy counter difference, joules (NaN if unsupported) */
     int samples;
 } hs_gpu_usage;
 
@@ -60,9 +60,9 @@ void hs_gpu_telemetry_stop(hs_gpu_telemetry *t, hs_gpu_usage *out);
 
 typedef struct hs_gpu_gemm_check {
     bool ok;
-    int n;               /* square matrix size */
-    double tflops;       /* achieved, fp32 (or the precision named in message) */
-    double max_rel_err;  /* against the CPU reference on a sampled block */
+    int n;              /* square matrix size */
+    double tflops;      /* achieved, fp32 (or the precision named in message) */
+    double max_rel_err; /* against the CPU reference on a sampled block */
     double seconds;
     char message[256];
 } hs_gpu_gemm_check;
@@ -78,9 +78,9 @@ int hs_gpu_gemm_check_run(int ordinal, int n, hs_gpu_gemm_check *out, hs_error *
 typedef struct hs_gpu_allreduce_check {
     bool ok;
     size_t bytes;
-    double seconds;      /* per all-reduce, averaged */
+    double seconds; /* per all-reduce, averaged */
     double algbw_gbs;
-    double busbw_gbs;    /* algbw * 2 (n-1)/n, as nccl-tests reports it */
+    double busbw_gbs; /* algbw * 2 (n-1)/n, as nccl-tests reports it */
     char message[256];
 } hs_gpu_allreduce_check;
 

@@ -13,8 +13,7 @@
  * A probe reads all its parameters first and calls hs_params_check_unused() before it
  * computes anything, so a typo fails at once. It adds numbers to `result`; it may set
  * "device_name" and append to "warnings". */
-typedef int (*hs_probe_fn)(json_object *params, bool use_cuda, json_object *result,
-                           hs_error *err);
+typedef int (*hs_probe_fn)(json_object *params, bool use_cuda, json_object *result, hs_error *err);
 
 typedef struct hs_probe_entry {
     const char *name;
@@ -34,12 +33,12 @@ typedef struct hs_params {
 void hs_params_init(hs_params *p, json_object *obj);
 int hs_params_int(hs_params *p, const char *key, long long def, long long lo, long long hi,
                   long long *out, hs_error *err);
-int hs_params_double(hs_params *p, const char *key, double def, double lo, double hi,
-                     double *out, hs_error *err);
+int hs_params_double(hs_params *p, const char *key, double def, double lo, double hi, double *out,
+                     hs_error *err);
 int hs_params_bool(hs_params *p, const char *key, bool def, bool *out, hs_error *err);
 /* choices: NULL-terminated list of allowed strings, or NULL for any string. */
-int hs_params_string(hs_params *p, const char *key, const char *def,
-                     const char *const *choices, const char **out, hs_error *err);
+int hs_params_string(hs_params *p, const char *key, const char *def, const char *const *choices,
+                     const char **out, hs_error *err);
 int hs_params_check_unused(const hs_params *p, const char *probe, hs_error *err);
 
 /* Reject the run's parameters with a message (printf-style), for checks that the getters

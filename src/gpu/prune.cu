@@ -12,7 +12,8 @@
 #include "prune.h"
 #include "prune_math.h"
 
-namespace {
+namespace
+{
 
 struct cuda_backend {
     prune_model m; // dimensions only: the weights live on the device
@@ -183,7 +184,7 @@ __global__ void k_seq_reduce(const float *q, int nseq, size_t n, float ws, float
 
 void cuda_free_all(cuda_backend *b)
 {
-    float **fl[] = { &b->head, &b->xin, &b->x,  &b->ry, &b->n,      &b->z,     &b->dx,
+    float **fl[] = { &b->head, &b->xin, &b->x,  &b->ry,     &b->n,     &b->z,   &b->dx,
                      &b->dn,   &b->dh,  &b->du, &b->sq_out, &b->sq_in, &b->seqg };
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) {
         cudaFree(*fl[i]);
@@ -277,8 +278,8 @@ prune_backend *cuda_create(const prune_model *m, int max_tokens, unsigned want, 
             DALLOC(b->fi[l], size);
             HS_CUDA_TRY(err, cudaMemsetAsync(b->fi[l], 0, sizeof(float) * size, b->stream));
         }
-        HS_CUDA_TRY(err, cudaMemsetAsync(b->in_sq[l], 0, sizeof(double) * prune_cols(m, l),
-                                         b->stream));
+        HS_CUDA_TRY(err,
+                    cudaMemsetAsync(b->in_sq[l], 0, sizeof(double) * prune_cols(m, l), b->stream));
     }
     DALLOC(b->head, V * d);
     DALLOC(b->xin, T * d);
@@ -330,12 +331,12 @@ int forward(cuda_backend *b, int T, hs_error *err)
     for (int k = 0; k < m->nblocks; k++) {
         k_rmsnorm<<<rows, THREADS, 0, b->stream>>>(b->x, T, d, b->u[k], b->r[k]);
         HS_CUDA_TRY(err, cudaGetLastError());
-        HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, true, T, f, d, 1.0f, b->u[k], d, b->w[2 * k],
-                                   d, 0.0f, b->h[k], f));
+        HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, true, T, f, d, 1.0f, b->u[k], d, b->w[2 * k], d,
+                                   0.0f, b->h[k], f));
         k_act<<<blocks_for(nf), THREADS, 0, b->stream>>>(b->h[k], nf, m->act, b->a[k]);
         HS_CUDA_TRY(err, cudaGetLastError());
-        HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, true, T, d, f, 1.0f, b->a[k], f,
-                                   b->w[2 * k + 1], f, 1.0f, b->x, d));
+        HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, true, T, d, f, 1.0f, b->a[k], f, b->w[2 * k + 1],
+                                   f, 1.0f, b->x, d));
     }
     k_rmsnorm<<<rows, THREADS, 0, b->stream>>>(b->x, T, d, b->n, b->ry);
     HS_CUDA_TRY(err, cudaGetLastError());
@@ -355,20 +356,19 @@ int layer_grads(cuda_backend *b, int l, const float *delta, const float *in, int
     size_t n = (size_t)rows * cols;
     float ws = (float)(1.0 / (double)total_seqs), inv_l = 1.0f / (float)L, zero = 0.0f;
     // row-major C_s (rows x cols) = delta_s^T in_s, as column-major C_s^T = in_s^T delta_s
-    HS_CUBLAS_TRY(err, cublasSgemmStridedBatched(
-                           b->blas, CUBLAS_OP_N, CUBLAS_OP_T, cols, rows, L, &inv_l, in, cols,
-                           (long long)L * cols, delta, rows, (long long)L * rows, &zero, b->seqg,
-                           cols, (long long)n, nseq));
-    k_seq_reduce<<<blocks_for(n), THREADS, 0, b->stream>>>(b->seqg, nseq, n, ws, b->g[l],
-                                                           b->gs[l]);
+    HS_CUBLAS_TRY(err, cublasSgemmStridedBatched(b->blas, CUBLAS_OP_N, CUBLAS_OP_T, cols, rows, L,
+                                                 &inv_l, in, cols, (long long)L * cols, delta, rows,
+                                                 (long long)L * rows, &zero, b->seqg, cols,
+                                                 (long long)n, nseq));
+    k_seq_reduce<<<blocks_for(n), THREADS, 0, b->stream>>>(b->seqg, nseq, n, ws, b->g[l], b->gs[l]);
     HS_CUDA_TRY(err, cudaGetLastError());
     if (b->want & PRUNE_WANT_FISHER) {
         size_t T = (size_t)nseq * L;
         k_square<<<blocks_for(T * rows), THREADS, 0, b->stream>>>(delta, T * rows, b->sq_out);
         k_square<<<blocks_for(T * cols), THREADS, 0, b->stream>>>(in, T * cols, b->sq_in);
         HS_CUDA_TRY(err, cudaGetLastError());
-        HS_CUBLAS_TRY(err, rm_gemm(b->blas, true, false, rows, cols, (int)T, ws * inv_l,
-                                   b->sq_out, rows, b->sq_in, cols, 1.0f, b->fi[l], cols));
+        HS_CUBLAS_TRY(err, rm_gemm(b->blas, true, false, rows, cols, (int)T, ws * inv_l, b->sq_out,
+                                   rows, b->sq_in, cols, 1.0f, b->fi[l], cols));
     }
     rc = 0;
 cleanup:
@@ -396,8 +396,8 @@ int cuda_calibrate(prune_backend *pb, const float *x, int nseq, int L, long tota
     int rows = (T + WARPS - 1) / WARPS;
     double w = 1.0 / ((double)total_seqs * L);
     if (T > b->max_tokens || nseq > b->max_seqs)
-        return hs_err(err, "calibration chunk of %d sequences of %d tokens exceeds %d tokens",
-                      nseq, L, b->max_tokens);
+        return hs_err(err, "calibration chunk of %d sequences of %d tokens exceeds %d tokens", nseq,
+                      L, b->max_tokens);
     HS_CUDA_TRY(err, cudaMemcpyAsync(b->xin, x, sizeof(float) * (size_t)T * d,
                                      cudaMemcpyHostToDevice, b->stream));
     if (forward(b, T, err) < 0)
@@ -409,8 +409,8 @@ int cuda_calibrate(prune_backend *pb, const float *x, int nseq, int L, long tota
     if (b->want & PRUNE_WANT_GRAD) {
         k_softmax_ce<<<rows, THREADS, 0, b->stream>>>(b->z, T, V, w, b->loss);
         HS_CUDA_TRY(err, cudaGetLastError());
-        HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, false, T, d, V, 1.0f, b->z, V, b->head, d,
-                                   0.0f, b->dn, d));
+        HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, false, T, d, V, 1.0f, b->z, V, b->head, d, 0.0f,
+                                   b->dn, d));
         k_rmsnorm_back<<<rows, THREADS, 0, b->stream>>>(b->n, b->ry, b->dn, T, d, b->dx, false);
         HS_CUDA_TRY(err, cudaGetLastError());
         for (int k = m->nblocks - 1; k >= 0; k--) {
@@ -423,8 +423,8 @@ int cuda_calibrate(prune_backend *pb, const float *x, int nseq, int L, long tota
             HS_CUDA_TRY(err, cudaGetLastError());
             if (layer_grads(b, 2 * k, b->dh, b->u[k], nseq, L, f, d, total_seqs, err) < 0)
                 goto cleanup;
-            HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, false, T, d, f, 1.0f, b->dh, f,
-                                       b->w[2 * k], d, 0.0f, b->du, d));
+            HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, false, T, d, f, 1.0f, b->dh, f, b->w[2 * k],
+                                       d, 0.0f, b->du, d));
             k_rmsnorm_back<<<rows, THREADS, 0, b->stream>>>(b->u[k], b->r[k], b->du, T, d, b->dx,
                                                             true);
             HS_CUDA_TRY(err, cudaGetLastError());
@@ -448,17 +448,17 @@ int cuda_stats(prune_backend *pb, prune_stats *s, hs_error *err)
                                          sizeof(double) * (size_t)prune_cols(m, l),
                                          cudaMemcpyDeviceToHost, b->stream));
         if (s->grad[l] && b->g[l])
-            HS_CUDA_TRY(err, cudaMemcpyAsync(s->grad[l], b->g[l], size, cudaMemcpyDeviceToHost,
-                                             b->stream));
+            HS_CUDA_TRY(
+                err, cudaMemcpyAsync(s->grad[l], b->g[l], size, cudaMemcpyDeviceToHost, b->stream));
         if (s->grad_sq[l] && b->gs[l])
-            HS_CUDA_TRY(err, cudaMemcpyAsync(s->grad_sq[l], b->gs[l], size,
-                                             cudaMemcpyDeviceToHost, b->stream));
+            HS_CUDA_TRY(err, cudaMemcpyAsync(s->grad_sq[l], b->gs[l], size, cudaMemcpyDeviceToHost,
+                                             b->stream));
         if (s->fisher[l] && b->fi[l])
-            HS_CUDA_TRY(err, cudaMemcpyAsync(s->fisher[l], b->fi[l], size,
-                                             cudaMemcpyDeviceToHost, b->stream));
+            HS_CUDA_TRY(err, cudaMemcpyAsync(s->fisher[l], b->fi[l], size, cudaMemcpyDeviceToHost,
+                                             b->stream));
     }
-    HS_CUDA_TRY(err, cudaMemcpyAsync(&s->loss, b->loss, sizeof(double), cudaMemcpyDeviceToHost,
-                                     b->stream));
+    HS_CUDA_TRY(
+        err, cudaMemcpyAsync(&s->loss, b->loss, sizeof(double), cudaMemcpyDeviceToHost, b->stream));
     HS_CUDA_TRY(err, cudaStreamSynchronize(b->stream));
     if (!(b->want & PRUNE_WANT_GRAD))
         s->loss = NAN;
@@ -467,8 +467,7 @@ cleanup:
     return rc;
 }
 
-int cuda_forward(prune_backend *pb, const float *x, int T, float *y, float *logits,
-                 hs_error *err)
+int cuda_forward(prune_backend *pb, const float *x, int T, float *y, float *logits, hs_error *err)
 {
     cuda_backend *b = (cuda_backend *)pb;
     int rc = -1;
@@ -496,14 +495,15 @@ const char *cuda_device_name(prune_backend *pb)
 } // namespace
 
 extern "C" const prune_backend_ops prune_cuda_ops = {
-    "cuda",        cuda_create,  cuda_set_weights, cuda_calibrate,
-    cuda_stats,    cuda_forward, cuda_device_name, cuda_destroy,
+    "cuda",     cuda_create,  cuda_set_weights, cuda_calibrate,
+    cuda_stats, cuda_forward, cuda_device_name, cuda_destroy,
 };
 
-namespace {
+namespace
+{
 
-int add_row(prune_bench_row *rows, int *n, int max, const char *what, double seconds,
-            double bytes, double flops)
+int add_row(prune_bench_row *rows, int *n, int max, const char *what, double seconds, double bytes,
+            double flops)
 {
     if (*n >= max)
         return 0;
@@ -518,7 +518,20 @@ int add_row(prune_bench_row *rows, int *n, int max, const char *what, double sec
 } // namespace
 
 // Each measurement: one warm-up call, then REPS calls between two events.
-#define TIME(label, bytes, flops, ...)                                                                 do {                                                                                                   __VA_ARGS__;                                                                                       HS_CUDA_TRY(err, cudaGetLastError());                                                              HS_CUDA_TRY(err, cudaEventRecord(t0, stream));                                                     for (int rep_ = 0; rep_ < REPS; rep_++) {                                                              __VA_ARGS__;                                                                                   }                                                                                                  HS_CUDA_TRY(err, cudaEventRecord(t1, stream));                                                     HS_CUDA_TRY(err, cudaEventSynchronize(t1));                                                        HS_CUDA_TRY(err, cudaGetLastError());                                                              HS_CUDA_TRY(err, cudaEventElapsedTime(&ms, t0, t1));                                               add_row(rows, &n, max, label, ms / 1000.0 / REPS, bytes, flops);                               } while (0)
+#define TIME(label, bytes, flops, ...)                                                             \
+    do {                                                                                           \
+        __VA_ARGS__;                                                                               \
+        HS_CUDA_TRY(err, cudaGetLastError());                                                      \
+        HS_CUDA_TRY(err, cudaEventRecord(t0, stream));                                             \
+        for (int rep_ = 0; rep_ < REPS; rep_++) {                                                  \
+            __VA_ARGS__;                                                                           \
+        }                                                                                          \
+        HS_CUDA_TRY(err, cudaEventRecord(t1, stream));                                             \
+        HS_CUDA_TRY(err, cudaEventSynchronize(t1));                                                \
+        HS_CUDA_TRY(err, cudaGetLastError());                                                      \
+        HS_CUDA_TRY(err, cudaEventElapsedTime(&ms, t0, t1));                                       \
+        add_row(rows, &n, max, label, ms / 1000.0 / REPS, bytes, flops);                           \
+    } while (0)
 
 extern "C" int prune_cuda_bench(const char *profile, prune_bench_row *rows, int max,
                                 double *peak_gbs, hs_error *err)
@@ -568,8 +581,8 @@ extern "C" int prune_cuda_bench(const char *profile, prune_bench_row *rows, int 
     TIME(m.act == PRUNE_GELU ? "GELU backward" : "ReLU backward", 12.0 * big, 0,
          k_act_back<<<blocks_for(big), THREADS, 0, stream>>>(big_in, big, m.act, big_out));
     TIME("RMSNorm forward", 4.0 * (2.0 * big + rows_big), 0,
-         k_rmsnorm<<<(rows_big + WARPS - 1) / WARPS, THREADS, 0, stream>>>(
-             big_in, rows_big, d, big_out, rbuf));
+         k_rmsnorm<<<(rows_big + WARPS - 1) / WARPS, THREADS, 0, stream>>>(big_in, rows_big, d,
+                                                                           big_out, rbuf));
     TIME("RMSNorm backward", 4.0 * (4.0 * big + rows_big), 0,
          k_rmsnorm_back<<<(rows_big + WARPS - 1) / WARPS, THREADS, 0, stream>>>(
              big_in, rbuf, big_in, rows_big, d, big_out, true));
@@ -582,8 +595,8 @@ extern "C" int prune_cuda_bench(const char *profile, prune_bench_row *rows, int 
         int nseq = (int)(big / ((size_t)f * d)) - 4;
         size_t nn = (size_t)f * d;
         TIME("per-sequence reduction", 4.0 * ((double)nseq * nn + 4.0 * nn), 0,
-             k_seq_reduce<<<blocks_for(nn), THREADS, 0, stream>>>(big_in, nseq, nn, 1.0f,
-                                                                  big_out, big_out + nn));
+             k_seq_reduce<<<blocks_for(nn), THREADS, 0, stream>>>(big_in, nseq, nn, 1.0f, big_out,
+                                                                  big_out + nn));
     }
 
     // the GEMMs at the probe's shapes: one chunk, and a large batch for comparison
@@ -591,21 +604,21 @@ extern "C" int prune_cuda_bench(const char *profile, prune_bench_row *rows, int 
         char label[64];
         snprintf(label, sizeof label, "GEMM up-projection, %d tokens", T);
         TIME(label, 0, 2.0 * T * f * d,
-             HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, true, T, f, d, 1.0f, b->u[0], d,
-                                        b->w[0], d, 0.0f, b->h[0], f)));
+             HS_CUBLAS_TRY(err, rm_gemm(b->blas, false, true, T, f, d, 1.0f, b->u[0], d, b->w[0], d,
+                                        0.0f, b->h[0], f)));
         snprintf(label, sizeof label, "GEMM weight gradient, %d tokens", T);
         TIME(label, 0, 2.0 * T * f * d,
-             HS_CUBLAS_TRY(err, rm_gemm(b->blas, true, false, f, d, T, 1.0f, b->dh, f, b->u[0],
-                                        d, 1.0f, b->g[0], d)));
+             HS_CUBLAS_TRY(err, rm_gemm(b->blas, true, false, f, d, T, 1.0f, b->dh, f, b->u[0], d,
+                                        1.0f, b->g[0], d)));
     }
     {
         float one = 1.0f, zero = 0.0f;
         int nseq = tok / SEQ;
         TIME("GEMM per-sequence gradients (batched)", 0, 2.0 * tok * f * d,
-             HS_CUBLAS_TRY(err, cublasSgemmStridedBatched(
-                                    b->blas, CUBLAS_OP_N, CUBLAS_OP_T, d, f, SEQ, &one, b->u[0],
-                                    d, (long long)SEQ * d, b->dh, f, (long long)SEQ * f, &zero,
-                                    b->seqg, d, (long long)f * d, nseq)));
+             HS_CUBLAS_TRY(err, cublasSgemmStridedBatched(b->blas, CUBLAS_OP_N, CUBLAS_OP_T, d, f,
+                                                          SEQ, &one, b->u[0], d, (long long)SEQ * d,
+                                                          b->dh, f, (long long)SEQ * f, &zero,
+                                                          b->seqg, d, (long long)f * d, nseq)));
     }
 
     // one whole calibration chunk, as the probe runs it
@@ -620,7 +633,8 @@ extern "C" int prune_cuda_bench(const char *profile, prune_bench_row *rows, int 
         double flops = 12.0 * tok * (double)d * f * m.nblocks;
         char label[64];
         snprintf(label, sizeof label, "calibration chunk (%d tokens)", tok);
-        TIME(label, 0, flops, if (cuda_calibrate(be, x, tok / SEQ, SEQ, 1 << 20, err) < 0) goto cleanup);
+        TIME(label, 0, flops,
+             if (cuda_calibrate(be, x, tok / SEQ, SEQ, 1 << 20, err) < 0) goto cleanup);
     }
     rc = n;
 cleanup:
