@@ -1,6 +1,6 @@
-/* Devices, telemetry, the preflight checks and the preflight table where there is no GPU
- * to use. CUDA_VISIBLE_DEVICES="" hides every GPU from CUDA (and from the NVML path, which
- * applies it the same way), so these hold on a GPU machine too. */
+/* Devices, telemetry and the preflight checks where there is no GPU to use. CUDA_VISIBLE_DEVICES=""
+ * hides every GPU from CUDA (and from the NVML path, which applies it the same way), so these hold
+ * on a GPU machine too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,13 +8,11 @@
 
 #include <cmocka.h>
 #include <math.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpu.h"
-#include "preflight.h"
 
 static void test_no_gpu_listed(void **state)
 {
@@ -70,78 +68,15 @@ static void test_checks_cannot_run(void **state)
     }
 }
 
-static char *capture(const hs_preflight_row *rows, int n)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    assert_non_null(f);
-    hs_preflight_print(rows, n, f);
-    fclose(f);
-    return text;
-}
-
-/* Local mode (one rank): the rank tests its own GPU; without one it passes and says so. */
-static void test_preflight_no_gpu(void **state)
-{
-    (void)state;
-    hs_preflight_opts o = { .gpus_per_node = -1 };
-    hs_preflight_row *rows;
-    int n;
-    hs_error err;
-    assert_int_equal(hs_preflight_run(MPI_COMM_SELF, &o, &rows, &n, &err), 0);
-    assert_int_equal(n, 1);
-    assert_false(rows[0].has_gpu);
-    assert_true(rows[0].ok);
-    assert_int_equal(hs_preflight_failures(rows, n), 0);
-    char *text = capture(rows, n);
-    assert_non_null(strstr(text, "no GPU"));
-    assert_true(strchr(text, '\n') == text + strlen(text) - 1); /* one line */
-    free(text);
-    free(rows);
-}
-
-/* --gpus-per-node 1 where no GPU can be used (CUDA started with none visible, and no NVML):
- * binding hands out GPU "0", the GEMM cannot run there, the row fails and says why. */
-static void test_preflight_claimed_gpu_fails(void **state)
-{
-    (void)state;
-    hs_preflight_opts o = { .gpus_per_node = 1, .gemm_n = 128 };
-    hs_preflight_row *rows;
-    int n;
-    hs_error err;
-    unsetenv("CUDA_VISIBLE_DEVICES"); /* so that the binding takes --gpus-per-node */
-    int rc = hs_preflight_run(MPI_COMM_SELF, &o, &rows, &n, &err);
-    setenv("CUDA_VISIBLE_DEVICES", "", 1);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 1);
-    assert_true(rows[0].has_gpu);
-    assert_string_equal(rows[0].visible, "0");
-    assert_false(rows[0].ok);
-    assert_false(rows[0].gemm_ran);
-    assert_int_equal(hs_preflight_failures(rows, n), 1);
-    char *text = capture(rows, n);
-    assert_non_null(strstr(text, "FAIL"));
-    assert_non_null(strstr(text, "GEMM"));
-    assert_non_null(strstr(text, "CUDA_VISIBLE_DEVICES"));
-    free(text);
-    free(rows);
-}
-
-int main(int argc, char **argv)
+int main(void)
 {
     setenv("CUDA_VISIBLE_DEVICES", "", 1);
     setenv("HYPERSWEEP_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1", 1);
-    MPI_Init(&argc, &argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_gpu_listed),
         cmocka_unit_test(test_telemetry_without_nvml),
         cmocka_unit_test(test_telemetry_bad_arguments),
         cmocka_unit_test(test_checks_cannot_run),
-        cmocka_unit_test(test_preflight_no_gpu),
-        cmocka_unit_test(test_preflight_claimed_gpu_fails),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    MPI_Finalize();
-    return rc;
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
