@@ -13,6 +13,8 @@ static const hs_cli_cmd *const commands[] = {
     &hs_cmd_status,
     &hs_cmd_export,
     &hs_cmd_merge,
+    &hs_cmd_preflight,
+    &hs_cmd_probe,
 };
 
 static void usage(FILE *out)

@@ -43,7 +43,7 @@ typedef struct hs_gpu_telemetry hs_gpu_telemetry;
 typedef struct hs_gpu_usage {
     bool valid;         /* false: no samples (no NVML, no such GPU): report nothing, not 0 */
     double mem_peak_mb; /* peak device memory used while the run lived */
-    double util_mean;   /* mean GPU utilisation, percent */
+    double util_mean;   /* mean GPU utilisation, percent (NaN if unsupported) */
     double energy_j;    /* energy counter difference, joules (NaN if unsupported) */
     int samples;
 } hs_gpu_usage;
@@ -68,7 +68,9 @@ typedef struct hs_gpu_gemm_check {
 } hs_gpu_gemm_check;
 
 /* A cuBLAS GEMM on `ordinal`, checked against the CPU reference. Returns -1 only when the
- * check could not run at all (no CUDA build, no device): a wrong answer is ok = false. */
+ * check could not run at all (no CUDA build, no device): a wrong answer is ok = false.
+ * It releases the device's primary context when done (cudaDeviceReset), as does the
+ * all-reduce check: run them where no other CUDA work of the process is live. */
 int hs_gpu_gemm_check_run(int ordinal, int n, hs_gpu_gemm_check *out, hs_error *err);
 
 #define HS_GPU_NCCL_ID_BYTES 128
@@ -102,7 +104,10 @@ const char *hs_probe_summary(const char *name);
  * error, except names starting with '_' (labels, ignored). On success the probe adds its
  * metrics to `result` (a JSON object): numbers at the top level, plus "device" ("cpu" or
  * "cuda"), "device_name", and "warnings" (an array of strings, normally empty).
- * Returns 0, or -1 with err naming the bad parameter or the failure. */
+ * Returns 0, or -1 with err naming the bad parameter or the failure, and errno EINVAL when
+ * the run's configuration is wrong (unknown probe or device name; unknown, mistyped or
+ * out-of-range parameter: retrying cannot help) or EIO when the computation or the device
+ * failed. */
 int hs_probe_run(const char *name, json_object *params, const char *device, json_object *result,
                  hs_error *err);
 

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5,10 +6,15 @@
 #include "gpu.h"
 #include "kvcache.h"
 #include "probes.h"
+#include "prune.h"
 #include "weightquant.h"
 
 /* Each probe adds its line here; its entry point lives in its own file. */
 static const hs_probe_entry probe_table[] = {
+    { "prune",
+      "calibration-budget pruning proxy: residual MLP stack, magnitude/wanda/Taylor importance, "
+      "global/layerwise/blockwise allocation, fidelity on held-out tokens",
+      prune_probe_run },
     { "kvcache", "KV-cache compression (fp16, KIVI, KVQuant, FORGE): attention error, passkey",
       hs_probe_kvcache },
     { "weightquant", "weight quantization (fp16, RTN, AWQ, GPTQ): weight and output error",
@@ -46,7 +52,9 @@ int hs_probe_run(const char *name, json_object *params, const char *device, json
         for (const hs_probe_entry *e = probe_table; e->name; e++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
                      e == probe_table ? "" : ", ", e->name);
-        return hs_err(err, "unknown probe '%s' (built-in probes: %s)", name, list);
+        hs_err(err, "unknown probe '%s' (built-in probes: %s)", name, list);
+        errno = EINVAL;
+        return -1;
     }
     bool use_cuda;
     if (!device || strcmp(device, "auto") == 0) {
@@ -57,24 +65,32 @@ int hs_probe_run(const char *name, json_object *params, const char *device, json
         use_cuda = false;
     } else if (strcmp(device, "cuda") == 0) {
         hs_gpu_device *devs = NULL;
-        if (!hs_gpu_built_with_cuda())
-            return hs_err(err, "device = \"cuda\", but this hypersweep was built without CUDA");
+        if (!hs_gpu_built_with_cuda()) {
+            hs_err(err, "device = \"cuda\", but this hypersweep was built without CUDA");
+            errno = EIO;
+            return -1;
+        }
         int n = hs_gpu_list(&devs, err);
         free(devs);
-        if (n < 0)
-            return -1;
         if (n == 0)
-            return hs_err(err,
-                          "device = \"cuda\", but no GPU is visible "
-                          "(CUDA_VISIBLE_DEVICES=%s)",
-                          getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES")
-                                                         : "unset");
+            hs_err(err, "device = \"cuda\", but no GPU is visible (CUDA_VISIBLE_DEVICES=%s)",
+                   getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
+        if (n <= 0) {
+            errno = EIO; /* the machine, not the configuration */
+            return -1;
+        }
         use_cuda = true;
     } else {
-        return hs_err(err, "device must be auto, cpu or cuda, not '%s'", device);
+        hs_err(err, "device must be auto, cpu or cuda, not '%s'", device);
+        errno = EINVAL;
+        return -1;
     }
-    if (entry->run(params, use_cuda, result, err) < 0)
-        return hs_err_prefix(err, "probe %s", name);
+    hs_params_take_invalid();
+    if (entry->run(params, use_cuda, result, err) < 0) {
+        hs_err_prefix(err, "probe %s", name);
+        errno = hs_params_take_invalid() ? EINVAL : EIO;
+        return -1;
+    }
     if (!json_object_object_get_ex(result, "device", NULL))
         json_object_object_add(result, "device", json_object_new_string(use_cuda ? "cuda" : "cpu"));
     if (!json_object_object_get_ex(result, "warnings", NULL))

@@ -41,4 +41,11 @@ int hs_params_string(hs_params *p, const char *key, const char *def, const char 
                      const char **out, hs_error *err);
 int hs_params_check_unused(const hs_params *p, const char *probe, hs_error *err);
 
+/* Reject the run's parameters with a message (printf-style), for checks that the getters
+ * cannot make (one parameter against another). Like every getter's failure, this makes
+ * hs_probe_run fail with errno = EINVAL. Returns -1. */
+int hs_params_invalid(hs_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether a parameter was rejected on this thread since the last call; clears the flag. */
+bool hs_params_take_invalid(void);
+
 #endif
