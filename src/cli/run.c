@@ -18,6 +18,7 @@
 #include "grid.h"
 #include "log.h"
 #include "master.h"
+#include "preflight.h"
 #include "util.h"
 #include "worker.h"
 
@@ -286,8 +287,13 @@ static int parse_args(int argc, char **argv, struct run_args *a, bool quiet)
     return rc;
 }
 
+struct preflight_outcome {
+    const hs_preflight_row *rows;
+    int nrows;
+};
+
 static int master_main(MPI_Comm comm, int size, struct run_args *a, const char *self_exe,
-                       int local_rank)
+                       int local_rank, const struct preflight_outcome *pf)
 {
     hs_error err;
     hs_grid_opts gopts = { .max_runs = a->max_runs };
@@ -385,10 +391,32 @@ static int master_main(MPI_Comm comm, int size, struct run_args *a, const char *
             code = HS_EXIT_USAGE;
             goto out;
         }
+        int in = size - 1;
+        for (int i = 0; pf && i < pf->nrows; i++)
+            if (!pf->rows[i].ok)
+                in = hs_mpi_executor_exclude(ex, pf->rows[i].rank, pf->rows[i].message);
+        if (in == 0) {
+            fprintf(stderr, "hypersweep run: every worker failed its preflight: nothing to run "
+                            "on\n");
+            hs_mpi_executor_destroy(ex);
+            code = HS_EXIT_USAGE;
+            goto out;
+        }
+        if (in < size - 1)
+            fprintf(stderr, "hypersweep: %d of %d workers failed the preflight and are left "
+                            "out of the sweep\n",
+                    size - 1 - in, size - 1);
         if (hs_master_run(g, &mo, &hs_mpi_executor_ops, ex, &sum, &err) < 0)
             fprintf(stderr, "hypersweep run: %s\n", err.text);
         hs_mpi_executor_destroy(ex);
     } else {
+        if (pf && pf->nrows > 0 && !pf->rows[0].ok) {
+            fprintf(stderr, "hypersweep run: the GPU failed its preflight (%s): nothing to run "
+                            "on\n",
+                    pf->rows[0].message);
+            code = HS_EXIT_USAGE;
+            goto out;
+        }
         hs_binding b;
         if (hs_gpu_bind(local_rank < 0 ? 0 : local_rank, 1, a->gpus_per_node, a->share_gpus, &b,
                         &err) < 0) {
@@ -417,7 +445,11 @@ static int run_main(int argc, char **argv)
     char self_exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
     self_exe[n > 0 ? n : 0] = '\0';
-    bool mpi = launched_by_mpi();
+    /* --preflight is collective, so it needs MPI even for one process */
+    bool want_preflight = false;
+    for (int i = 1; i < argc; i++)
+        want_preflight |= strcmp(argv[i], "--preflight") == 0;
+    bool mpi = launched_by_mpi() || want_preflight;
     int rank = 0, size = 1;
     MPI_Comm comm = MPI_COMM_NULL;
     if (mpi) {
@@ -445,9 +477,21 @@ static int run_main(int argc, char **argv)
         fprintf(stderr, "hypersweep run: %s\n", err.text);
         MPI_Abort(MPI_COMM_WORLD, HS_EXIT_USAGE);
     }
+    hs_preflight_row *rows = NULL;
+    struct preflight_outcome pf = { NULL, 0 };
+    if (a.preflight) {
+        hs_preflight_opts po = { .gpus_per_node = a.gpus_per_node, .share_gpus = a.share_gpus };
+        if (hs_preflight_run(comm, &po, &rows, &pf.nrows, &err) < 0) {
+            fprintf(stderr, "hypersweep run: preflight: %s\n", err.text);
+            MPI_Abort(MPI_COMM_WORLD, HS_EXIT_USAGE);
+        }
+        pf.rows = rows;
+        if (rank == 0)
+            hs_preflight_print(rows, pf.nrows, stderr);
+    }
     int code;
     if (rank == 0) {
-        code = master_main(comm, size, &a, self_exe, 0);
+        code = master_main(comm, size, &a, self_exe, 0, a.preflight ? &pf : NULL);
     } else {
         hs_worker_opts wo = { .gpus_per_node = a.gpus_per_node,
                               .share_gpus = a.share_gpus,
@@ -460,6 +504,7 @@ static int run_main(int argc, char **argv)
             code = HS_EXIT_USAGE;
         }
     }
+    free(rows);
     if (mpi) {
         MPI_Comm_free(&comm);
         MPI_Finalize();

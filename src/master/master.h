@@ -95,6 +95,9 @@ typedef struct hs_mpi_executor hs_mpi_executor;
 hs_mpi_executor *hs_mpi_executor_create(MPI_Comm comm, hs_error *err);
 /* Tells every worker to stop, then frees. */
 void hs_mpi_executor_destroy(hs_mpi_executor *e);
+/* Leave a worker out of the sweep (its GPU failed the preflight). Returns the number of
+ * workers still in. */
+int hs_mpi_executor_exclude(hs_mpi_executor *e, int rank, const char *why);
 extern const hs_executor_ops hs_mpi_executor_ops;
 /* Without an executor (e.g. the grid failed to load): tell every worker of comm to stop. */
 void hs_mpi_stop_workers(MPI_Comm comm, const char *why);

@@ -16,6 +16,7 @@ struct worker {
     hs_hello hello;
     bool busy;
     bool cancelled;
+    bool excluded; /* left out of the sweep (failed its preflight) */
 };
 
 struct hs_mpi_executor {
@@ -180,9 +181,23 @@ static int m_idle(void *ctx)
 {
     hs_mpi_executor *e = ctx;
     for (int i = 0; i < e->nw; i++)
-        if (!e->w[i].busy)
+        if (!e->w[i].busy && !e->w[i].excluded)
             return i;
     return -1;
+}
+
+int hs_mpi_executor_exclude(hs_mpi_executor *e, int rank, const char *why)
+{
+    int in = 0;
+    for (int i = 0; i < e->nw; i++) {
+        if (e->w[i].rank == rank && !e->w[i].excluded) {
+            e->w[i].excluded = true;
+            hs_log_warn("worker rank %d on %s left out of the sweep: %s", rank,
+                        e->w[i].hello.host, why);
+        }
+        in += !e->w[i].excluded;
+    }
+    return in;
 }
 
 static const char *m_gpu(void *ctx, int slot)
