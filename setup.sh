@@ -84,8 +84,23 @@ demo)
     install_deps
     log "building (build/)"
     configure_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    log "demo: the runs of grids/demo.cfg"
-    ./build/hypersweep expand grids/demo.cfg
+    workers=$(nproc)
+    ((workers > 16)) && workers=16
+    log "demo: grids/demo.cfg, 135 runs of the built-in pruning probe, 1 master + $workers workers"
+    # a second run resumes the same store: nothing is run again, the report comes at once
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none
+    rc=0
+    mpirun $(mpi_flags) --bind-to none -n $((workers + 1)) ./build/hypersweep run grids/demo.cfg || rc=$?
+    if ((rc != 0 && rc != 1)); then
+        echo "the demo sweep stopped with status $rc" >&2
+        exit "$rc"
+    fi
+    log "report: hypersweep-analyze report sweeps/demo/sweep.h5"
+    if [[ -x build/hypersweep-analyze ]]; then
+        ./build/hypersweep-analyze report sweeps/demo/sweep.h5
+    else
+        ./build/hypersweep status sweeps/demo/sweep.h5
+    fi
     ;;
 test)
     install_deps --test
