@@ -10,7 +10,8 @@ run = { argv = ["python3", "$WORKLOAD"]; results = ["{run_dir}/result.json"]; };
 axes = { x = [0, 1, 2, 3, 4, 5, 6, 7]; };
 constants = { mode = "sleep"; seconds = 0.3; };
 CFG
-seen() { cut -d' ' -f2 markers/* | sort -u | tr '\n' ' '; }
+# each marker line is "PID CUDA_VISIBLE_DEVICES"; a result writes a closing "done" line
+seen() { awk '$0 != "done" { print $2 }' markers/* | sort -u | tr '\n' ' '; }
 run_with() {
     rm -rf sweeps markers; mkdir markers
     export HS_TEST_MARKERS=$T/markers

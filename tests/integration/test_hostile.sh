@@ -20,7 +20,7 @@ for f in pwned pwned2 pwned3 pwned4 escape sweeps/escape sweeps/hostile/escape; 
     [[ ! -e $f ]] || fail "$f was created"
 done
 # nothing new outside the sweep directory but this test's own files
-extra=$(find "$T" -newer stamp -not -path "$T/sweeps*" -not -name 'last.*' -not -name grid.cfg)
+extra=$(find "$T" -mindepth 1 -newer stamp -not -path "$T/sweeps*" -not -name 'last.*' -not -name grid.cfg)
 [[ -z $extra ]] || fail "files created outside the run directories: $extra"
 "$HS" expand grid.cfg --format json > expand.json
 $PY - <<'PY'
