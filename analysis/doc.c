@@ -623,8 +623,10 @@ static void write_pre(wctx *w, hs_dnode *n)
 
 static void write_human(wctx *w, hs_dnode *sec, int level)
 {
+    /* the items of a list (the groups of a report) stand out more than plain sections */
+    bool item = sec->parent && sec->parent->kind == N_LIST;
     if (sec->title && (level > 0 || sec == &sec->doc->root))
-        heading(w, level, sec->title);
+        heading(w, level <= 1 && !item && sec != &sec->doc->root ? 2 : level, sec->title);
     hs_dnode *n = sec->first;
     bool notes_open = false;
     while (n) {

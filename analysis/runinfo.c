@@ -73,7 +73,6 @@ static void split3(const char *name, size_t *plen, const char **task, size_t *tl
 
 static void metrics_section(const hs_sweep *s, size_t row, hs_dnode *root)
 {
-    hs_dnode *lst = hs_doc_list(root, "metrics", "Metrics by dataset and task");
     mgroup *gs = NULL;
     size_t ng = 0;
     for (size_t m = 0; m < s->nmetrics; m++) {
@@ -82,16 +81,20 @@ static void metrics_section(const hs_sweep *s, size_t row, hs_dnode *root)
         size_t plen, tlen;
         const char *task, *leaf;
         split3(s->mnames[m], &plen, &task, &tlen, &leaf);
+        /* names without a '/' form a group of their own, keyed by the empty prefix with a
+         * NUL-free marker that no metric path can have */
+        const char *key = tlen ? s->mnames[m] : "\x01";
+        size_t klen = tlen ? plen : 1;
         size_t g;
         for (g = 0; g < ng; g++)
-            if (strlen(gs[g].prefix) == plen && strncmp(gs[g].prefix, s->mnames[m], plen) == 0)
+            if (strlen(gs[g].prefix) == klen && strncmp(gs[g].prefix, key, klen) == 0)
                 break;
         if (g == ng) {
             mgroup *t = realloc(gs, (ng + 1) * sizeof *gs);
             if (!t)
                 break;
             gs = t;
-            gs[ng].prefix = strndup(s->mnames[m], plen);
+            gs[ng].prefix = strndup(key, klen);
             gs[ng].n = 0;
             gs[ng].ms = malloc(s->nmetrics * sizeof *gs[ng].ms);
             if (!gs[ng].prefix || !gs[ng].ms) {
@@ -104,12 +107,17 @@ static void metrics_section(const hs_sweep *s, size_t row, hs_dnode *root)
         gs[g].ms[gs[g].n++] = (long)m;
     }
     if (ng == 0) {
-        hs_dnode *it = hs_doc_item(lst, "none");
-        hs_doc_note(it, "This run recorded no metrics.");
+        hs_dnode *sec = hs_doc_section(root, "metrics", "Metrics by dataset and task");
+        hs_doc_note(sec, "This run recorded no metrics.");
+        return;
     }
+    hs_dnode *lst = hs_doc_list(root, "metrics", "Metrics by dataset and task");
     for (size_t g = 0; g < ng; g++) {
-        hs_dnode *it = hs_doc_item(lst, gs[g].prefix[0] ? gs[g].prefix : "metrics");
-        hs_doc_field(it, "prefix", "prefix", dv_text(gs[g].prefix));
+        bool top = strcmp(gs[g].prefix, "\x01") == 0;
+        hs_dnode *it = hs_doc_item(lst, top                ? "metrics"
+                                        : gs[g].prefix[0] ? gs[g].prefix
+                                                          : "tasks");
+        hs_doc_field(it, "prefix", NULL, dv_text(top ? "" : gs[g].prefix));
         /* the metric columns: the leaves in order of appearance */
         const char *leaves[16];
         size_t nl = 0;
