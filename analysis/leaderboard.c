@@ -437,6 +437,26 @@ static void metric_table(const lb *L, hs_dnode *sec, const char *key, const char
     bool tasks_rows = nc <= 6, configs_rows = !tasks_rows && nms <= 8;
     if (tasks_rows || configs_rows)
         hs_doc_table_role(lt, DC_DATA_ONLY);
+    for (size_t i = 0; i < nms; i++) {
+        dkind dk = delta_kind(L, s->mcols[ms[i]], s->mnames[ms[i]], G->rows, G->n);
+        double bv = G->base_row >= 0 ? s->mcols[ms[i]][G->base_row] : NAN;
+        for (size_t k = 0; k < nc; k++) {
+            size_t r = cfg[k];
+            double v = s->mcols[ms[i]][r];
+            hs_doc_row(lt);
+            hs_doc_cell(lt, 0, dv_text(labels[i]));
+            hs_doc_cell(lt, 1, dv_text(s->mnames[ms[i]]));
+            hs_doc_cell(lt, 2, dv_text(L->labels[r]));
+            hs_doc_cell(lt, 3, dv_text(sw_run_id(s, r)));
+            hs_doc_cell(lt, 4, dv_num_why(v, NF_METRIC, "not recorded"));
+            hs_doc_cell(lt, 5,
+                        dv_num_why(bv, NF_METRIC, G->why_base ? G->why_base : "not recorded"));
+            const char *wb = (long)r == G->base_row ? "this is the baseline" : G->why_base;
+            if (!wb && isnan(bv))
+                wb = "the baseline did not record it";
+            hs_doc_cell(lt, 6, delta_value(dk, v, bv, wb));
+        }
+    }
     if (tasks_rows) {
         hs_dnode *wt = hs_doc_table(sec, key, title, 2 + 2 * nc);
         hs_doc_table_role(wt, DC_TEXT_ONLY);

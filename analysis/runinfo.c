@@ -114,9 +114,7 @@ static void metrics_section(const hs_sweep *s, size_t row, hs_dnode *root)
     hs_dnode *lst = hs_doc_list(root, "metrics", "Metrics by dataset and task");
     for (size_t g = 0; g < ng; g++) {
         bool top = strcmp(gs[g].prefix, "\x01") == 0;
-        hs_dnode *it = hs_doc_item(lst, top                ? "metrics"
-                                        : gs[g].prefix[0] ? gs[g].prefix
-                                                          : "tasks");
+        hs_dnode *it = hs_doc_item(lst, top ? "metrics" : gs[g].prefix[0] ? gs[g].prefix : "tasks");
         hs_doc_field(it, "prefix", NULL, dv_text(top ? "" : gs[g].prefix));
         /* the metric columns: the leaves in order of appearance */
         const char *leaves[16];

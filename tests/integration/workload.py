@@ -3,7 +3,7 @@
 does, so one grid exercises every way a run can end:
 
   mode = ok          write result.json with metrics derived from the parameters
-         sleep       sleep `seconds`, then as ok
+         sleep       sleep `seconds` (or until the file `gate` exists), then as ok
          fail        exit with status `code` (default 3) after a message on stderr
          signal      kill itself with signal `sig` (default SIGSEGV)
          hang        sleep forever, ignoring SIGTERM (needs the SIGKILL after the grace)
@@ -105,7 +105,11 @@ def write(obj, text=None):
     os.rename(result + ".tmp", result)
 
 
-if mode == "sleep":
+if mode == "sleep" and "gate" in params:
+    deadline = time.time() + 60
+    while not os.path.exists(params["gate"]) and time.time() < deadline:
+        time.sleep(0.05)
+elif mode == "sleep":
     time.sleep(float(params.get("seconds", 1)))
 elif mode == "fail":
     print("workload: failing on purpose", file=sys.stderr)

@@ -218,6 +218,16 @@ static void test_spearman(void **state)
     near(c.se_z, se, 1e-15, "Fieller se");
     near(c.lo, tanh(atanh(rho) - Z975 * se), 1e-10, "ci low");
     near(c.hi, tanh(atanh(rho) + Z975 * se), 1e-10, "ci high");
+    /* the same from ranks computed beforehand (what the report does) */
+    double rx[5], ry[5];
+    assert_int_equal(hs_stats_rank(x, 5, rx), 0);
+    assert_int_equal(hs_stats_rank(y, 5, ry), 0);
+    hs_corr cr;
+    hs_stats_spearman_ranked(rx, ry, 5, &cr);
+    near(cr.r, rho, 1e-14, "ranked rho");
+    near(cr.se_z, se, 1e-15, "ranked Fieller se");
+    near(cr.lo, c.lo, 1e-14, "ranked ci");
+    near(cr.p, c.p, 1e-14, "ranked p");
     /* monotone but not linear: rho 1, Pearson below 1 */
     const double m[] = { 1, 2, 3, 4, 5, 6 }, cube[] = { 1, 8, 27, 64, 125, 216 };
     hs_stats_spearman(m, cube, 6, &c);
