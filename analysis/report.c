@@ -274,16 +274,46 @@ static void section_totals(rep *R, hs_dnode *g, const size_t *rows, size_t n, si
     *nvalid = valid;
 }
 
-/* Rows of a group whose level on `lv` is l and that are valid, target values into R->x. */
-static size_t gather_level(rep *R, const size_t *rows, size_t n, const hs_levels *lv, size_t l,
-                           size_t *best_row)
+/* The valid rows of a group bucketed by their level on lv, each bucket in grid order:
+ * rows order[off[l] .. off[l+1]) have level l. */
+typedef struct buckets {
+    size_t *order;
+    size_t *off;
+} buckets;
+
+static int bucket(const rep *R, const size_t *rows, size_t n, const hs_levels *lv, buckets *b)
+{
+    b->order = malloc((n ? n : 1) * sizeof *b->order);
+    b->off = calloc(lv->nlev + 2, sizeof *b->off);
+    if (!b->order || !b->off) {
+        free(b->order);
+        free(b->off);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (R->valid[rows[i]] && lv->lev[rows[i]] >= 0)
+            b->off[lv->lev[rows[i]] + 2]++;
+    for (size_t l = 0; l < lv->nlev; l++)
+        b->off[l + 2] += b->off[l + 1];
+    for (size_t i = 0; i < n; i++)
+        if (R->valid[rows[i]] && lv->lev[rows[i]] >= 0)
+            b->order[b->off[lv->lev[rows[i]] + 1]++] = rows[i];
+    return 0;
+}
+
+static void buckets_free(buckets *b)
+{
+    free(b->order);
+    free(b->off);
+}
+
+/* The target values of bucket l into R->x; its best row (the first in grid order on ties). */
+static size_t gather_level(rep *R, const buckets *b, size_t l, size_t *best_row)
 {
     size_t k = 0;
     *best_row = SIZE_MAX;
-    for (size_t i = 0; i < n; i++) {
-        size_t r = rows[i];
-        if (!R->valid[r] || lv->lev[r] != (int32_t)l)
-            continue;
+    for (size_t i = b->off[l]; i < b->off[l + 1]; i++) {
+        size_t r = b->order[i];
         R->x[k++] = R->c.tcol[r];
         if (*best_row == SIZE_MAX || hs_ctx_better(&R->c, R->c.tcol[r], R->c.tcol[*best_row]))
             *best_row = r;
@@ -332,8 +362,13 @@ static int section_methods(rep *R, hs_dnode *g, const size_t *rows, size_t n, hs
     snprintf(title, sizeof title, "2. Method comparison: %s by %s", c->tname, s->pnames[c->method]);
     hs_dnode *sec = hs_doc_section(g, "methods", title);
     hs_levels lv;
+    buckets bk;
     if (hs_levels_build(s, &c->method, 1, rows, n, &lv, err) < 0)
         return -1;
+    if (bucket(R, rows, n, &lv, &bk) < 0) {
+        hs_levels_free(&lv);
+        return hs_err(err, "out of memory");
+    }
     char sub[160];
     snprintf(sub, sizeof sub, "%s (%s); %s is better", ddof_words(c->ddof),
              c->ddof == 1   ? "pandas' default"
@@ -349,7 +384,7 @@ static int section_methods(rep *R, hs_dnode *g, const size_t *rows, size_t n, hs
     size_t best_run_row = SIZE_MAX;
     for (size_t l = 0; l < lv.nlev; l++) {
         size_t brow;
-        size_t k = gather_level(R, rows, n, &lv, l, &brow);
+        size_t k = gather_level(R, &bk, l, &brow);
         summary sm;
         summarize(R->x, k, c->ddof, &sm);
         hs_doc_row(t);
@@ -391,6 +426,7 @@ static int section_methods(rep *R, hs_dnode *g, const size_t *rows, size_t n, hs
     } else {
         hs_doc_note(sec, "No valid run in this group: no best method.");
     }
+    buckets_free(&bk);
     hs_levels_free(&lv);
     return 0;
 }
@@ -412,8 +448,13 @@ static int section_params(rep *R, hs_dnode *g, const size_t *rows, size_t n, hs_
         hs_dnode *it = hs_doc_item(lst, title);
         hs_doc_field(it, "param", "parameter", dv_text(s->pnames[k]));
         hs_levels lv;
+        buckets bk;
         if (hs_levels_build(s, &k, 1, rows, n, &lv, err) < 0)
             return -1;
+        if (bucket(R, rows, n, &lv, &bk) < 0) {
+            hs_levels_free(&lv);
+            return hs_err(err, "out of memory");
+        }
         hs_dnode *t = hs_doc_table(it, "table", NULL, 6);
         hs_doc_col(t, 0, "value", s->pnames[k], false, DC_BOTH);
         stats_cols(t, 1, c->ddof);
@@ -421,7 +462,7 @@ static int section_params(rep *R, hs_dnode *g, const size_t *rows, size_t n, hs_
         double bestv = NAN;
         for (size_t l = 0; l < lv.nlev; l++) {
             size_t brow;
-            size_t cnt = gather_level(R, rows, n, &lv, l, &brow);
+            size_t cnt = gather_level(R, &bk, l, &brow);
             summary sm;
             summarize(R->x, cnt, c->ddof, &sm);
             hs_doc_row(t);
@@ -451,6 +492,7 @@ static int section_params(rep *R, hs_dnode *g, const size_t *rows, size_t n, hs_
         if (absent)
             hs_doc_note(it, "%zu run%s of this group %s no %s (a conditional axis).", absent,
                         absent == 1 ? "" : "s", absent == 1 ? "has" : "have", s->pnames[k]);
+        buckets_free(&bk);
         hs_levels_free(&lv);
     }
     return 0;
@@ -992,17 +1034,23 @@ static int group_summary(rep *R, const size_t *rows, size_t n, gsum *gs, hs_erro
     if (c->method < 0)
         return 0;
     hs_levels lv;
+    buckets bk;
     if (hs_levels_build(R->s, &c->method, 1, rows, n, &lv, err) < 0)
         return -1;
+    if (bucket(R, rows, n, &lv, &bk) < 0) {
+        hs_levels_free(&lv);
+        return hs_err(err, "out of memory");
+    }
     for (size_t l = 0; l < lv.nlev; l++) {
         size_t brow;
-        size_t k = gather_level(R, rows, n, &lv, l, &brow);
+        size_t k = gather_level(R, &bk, l, &brow);
         double m = hs_stats_mean(R->x, k);
         if (k && hs_ctx_better(c, m, gs->best_method_mean)) {
             gs->best_method_mean = m;
             snprintf(gs->best_method, sizeof gs->best_method, "%s", lv.labels[l]);
         }
     }
+    buckets_free(&bk);
     hs_levels_free(&lv);
     if (gs->best_row != SIZE_MAX) {
         hs_buf b = { 0 };

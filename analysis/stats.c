@@ -76,6 +76,8 @@ static int kv_cmp(const void *a, const void *b)
 #define RADIX_BITS 11
 #define RADIX_SIZE (1u << RADIX_BITS)
 
+#define RADIX_PASSES ((64 + RADIX_BITS - 1) / RADIX_BITS)
+
 static int sort_kv(kv *a, size_t n)
 {
     if (n < 512) {
@@ -83,28 +85,31 @@ static int sort_kv(kv *a, size_t n)
         return 0;
     }
     kv *tmp = malloc(n * sizeof *tmp);
-    size_t *count = malloc(RADIX_SIZE * sizeof *count);
+    size_t *count = calloc((size_t)RADIX_PASSES * RADIX_SIZE, sizeof *count);
     if (!tmp || !count) {
         free(tmp);
         free(count);
         return -1;
     }
+    /* every pass's histogram in one read of the keys */
+    for (size_t i = 0; i < n; i++)
+        for (unsigned p = 0; p < RADIX_PASSES; p++)
+            count[p * RADIX_SIZE + ((a[i].key >> (p * RADIX_BITS)) & (RADIX_SIZE - 1))]++;
     kv *src = a, *dst = tmp;
-    for (unsigned shift = 0; shift < 64; shift += RADIX_BITS) {
-        memset(count, 0, RADIX_SIZE * sizeof *count);
-        for (size_t i = 0; i < n; i++)
-            count[(src[i].key >> shift) & (RADIX_SIZE - 1)]++;
+    for (unsigned p = 0; p < RADIX_PASSES; p++) {
+        size_t *c = count + p * RADIX_SIZE;
+        unsigned shift = p * RADIX_BITS;
         /* a digit that every key shares changes nothing: skip the pass */
-        if (count[(src[0].key >> shift) & (RADIX_SIZE - 1)] == n)
+        if (c[(src[0].key >> shift) & (RADIX_SIZE - 1)] == n)
             continue;
         size_t sum = 0;
         for (size_t d = 0; d < RADIX_SIZE; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
+            size_t k = c[d];
+            c[d] = sum;
+            sum += k;
         }
         for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].key >> shift) & (RADIX_SIZE - 1)]++] = src[i];
+            dst[c[(src[i].key >> shift) & (RADIX_SIZE - 1)]++] = src[i];
         kv *t = src;
         src = dst;
         dst = t;
