@@ -15,7 +15,7 @@ cd "$ROOT"
 
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config git
             libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libconfig-dev libjson-c-dev
-            libopenblas-dev liblapacke-dev libxxhash-dev libcmocka-dev)
+            libopenblas-dev liblapacke-dev libxxhash-dev libcmocka-dev libgsl-dev)
 TEST_PKGS=(python3 python3-h5py python3-pandas python3-scipy python3-numpy python3-xxhash
            parallel clang libclang-rt-14-dev slurm-wlm munge procps util-linux e2fsprogs)
 

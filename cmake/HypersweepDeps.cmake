@@ -28,6 +28,7 @@ hs_require_pkg(jsonc json-c libjson-c-dev)
 hs_require_pkg(xxhash libxxhash libxxhash-dev)
 hs_require_pkg(lapacke lapacke liblapacke-dev)
 hs_require_pkg(openblas openblas libopenblas-dev)
+hs_require_pkg(gsl gsl libgsl-dev)
 
 find_package(MPI REQUIRED COMPONENTS C)
 hs_summary_line("MPI" "${MPI_C_VERSION} (${MPIEXEC_EXECUTABLE})")

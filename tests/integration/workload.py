@@ -3,7 +3,7 @@
 does, so one grid exercises every way a run can end:
 
   mode = ok          write result.json with metrics derived from the parameters
-         sleep       sleep `seconds`, then as ok
+         sleep       sleep `seconds` (or until the file `gate` exists), then as ok
          fail        exit with status `code` (default 3) after a message on stderr
          signal      kill itself with signal `sig` (default SIGSEGV)
          hang        sleep forever, ignoring SIGTERM (needs the SIGKILL after the grace)
@@ -15,11 +15,13 @@ does, so one grid exercises every way a run can end:
          flaky       fail on the first attempt, succeed on the next (marker in the run dir)
          argv        write its argv into result.json (as "argc" and in argv.json)
          wide        as ok, plus `wide` metrics of its own (w<index>/<k>): the store grows
+         analysis    metrics with a known structure for the analysis tests (see analysis_metrics)
 
 Metrics: score = x * 1.5 + y / 4, twice = 2 * x, and index = HYPERSWEEP_RUN_INDEX.
 If HS_TEST_MARKERS names a directory, each execution appends a line to MARKERS/<run_id>
 ("PID CUDA_VISIBLE_DEVICES"), and a line "done" once it has written its result.
 """
+import hashlib
 import json
 import math
 import os
@@ -44,13 +46,71 @@ metrics = {"score": x * 1.5 + y / 4, "twice": 2 * x,
            "index": int(os.environ["HYPERSWEEP_RUN_INDEX"])}
 
 
+def analysis_metrics(p):
+    """A pruning-study-like result: acc (target) depends on model, method, seq and samples;
+    ppl falls with acc; grad_ratio follows acc; grad_norm_ratio is Infinity at seq 16;
+    const_diag is constant; layers is integer-valued; lm-eval-style task scores (acc and
+    acc_norm, an MMLU group with categories and a subtask), passkey retrieval by depth, a GPU
+    memory peak, and a metric with a CJK name. Method "noop" writes exactly fp16's metrics."""
+    model, method = p["model"], p["method"]
+    seq, samples = p.get("seq", 0), p.get("samples", 0)
+    key_method = "fp16" if method == "noop" else method
+
+    def noise(tag):
+        h = hashlib.sha256(("%s|%s|%s|%s|%s" % (model, key_method, seq, samples, tag))
+                           .encode()).hexdigest()
+        return int(h[:12], 16) / float(16 ** 12)
+
+    base = 0.50 + 0.02 * (sum(map(ord, model)) % 5)
+    if key_method == "fp16":
+        acc = base
+    elif method == "taylor":
+        acc = base - 0.2 / math.log2(seq) + 0.01 * math.log2(samples / 128) + 0.03 * noise("a")
+    elif method == "layerwise":
+        acc = base - 0.04 - 0.1 / math.log2(seq) + 0.04 * noise("a")
+    else:
+        acc = base - 0.02 + 0.01 * noise("a")
+    keys = 10
+    depth = {d: round(min(1.0, acc + 0.4 - d * 0.3 + 0.2 * noise("d%s" % d)) * keys) / keys
+             for d in (0.1, 0.5, 0.9)}
+    return {
+        "acc": acc,
+        "ppl": 30 - 25 * acc + noise("p"),
+        "grad_ratio": 3 * acc + 0.05 * noise("g"),
+        "grad_norm_ratio": float("inf") if seq == 16 else 2 * acc + 0.3 * noise("n"),
+        "const_diag": 0.5,
+        "layers": int(noise("l") * 4),
+        "评测": {"准确率": acc + 0.1 * noise("c")},
+        "gpu_mem_peak_mb": 1000 + 100 * noise("m"),
+        "results": {
+            "lm_eval": {
+                "hellaswag": {"alias": "hellaswag", "acc,none": acc - 0.1 + 0.01 * noise("h1"),
+                              "acc_norm,none": acc + 0.05 + 0.01 * noise("h2")},
+                "mmlu": {"acc,none": acc + 0.1, "acc_stderr,none": 0.003},
+                "mmlu_stem": {"acc,none": acc + 0.05 + 0.02 * noise("s")},
+                "mmlu_humanities": {"acc,none": acc + 0.02},
+                "mmlu_formal_logic": {"acc,none": acc - 0.02 + 0.05 * noise("f")},
+                "arc_easy": {"acc,none": acc + 0.2, "acc_norm,none": acc + 0.15},
+            },
+            "kv": {"passkey_retrieval": {
+                "depth_accuracy": {str(d): v for d, v in depth.items()},
+                "accuracy": sum(depth.values()) / len(depth), "num_keys": keys}},
+        },
+        "warnings": ["the method was skipped"] if p.get("warn") else [],
+    }
+
+
 def write(obj, text=None):
     with open(result + ".tmp", "w") as f:
         f.write(text if text is not None else json.dumps(obj))
     os.rename(result + ".tmp", result)
 
 
-if mode == "sleep":
+if mode == "sleep" and "gate" in params:
+    deadline = time.time() + 60
+    while not os.path.exists(params["gate"]) and time.time() < deadline:
+        time.sleep(0.05)
+elif mode == "sleep":
     time.sleep(float(params.get("seconds", 1)))
 elif mode == "fail":
     print("workload: failing on purpose", file=sys.stderr)
@@ -85,6 +145,8 @@ elif mode == "flaky":
         open(mark, "w").close()
         print("workload: flaky failure", file=sys.stderr)
         sys.exit(5)
+elif mode == "analysis":
+    metrics = analysis_metrics(params)
 elif mode == "argv":
     with open(os.path.join(run_dir, "argv.json"), "w") as f:
         json.dump(sys.argv[1:], f)
