@@ -7,6 +7,8 @@
 #   slurm_stop            (trap)
 slurm_skip() { echo "SKIP: $*" >&2; exit 77; }
 
+munge_works() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
+
 slurm_install() {
     local missing=()
     for p in slurm-wlm munge; do
@@ -31,9 +33,22 @@ slurm_start() {
         dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2>/dev/null
         chown munge:munge /etc/munge/munge.key; chmod 0400 /etc/munge/munge.key
     fi
-    if ! pgrep -x munged >/dev/null; then
+    # a munged that a previous test is stopping may still be there without its socket:
+    # credentials must round-trip, or that one is waited out and a fresh one started
+    if ! munge_works; then
+        local i
+        for i in $(seq 1 50); do
+            pgrep -x munged >/dev/null || break
+            sleep 0.1
+        done
+        pkill -9 -x munged 2>/dev/null || true
         runuser -u munge -- /usr/sbin/munged --force >/dev/null 2>&1 || slurm_skip "munged does not start"
         MUNGE_STARTED=1
+        for i in $(seq 1 50); do
+            munge_works && break
+            sleep 0.1
+        done
+        munge_works || slurm_skip "munged started but credentials do not round-trip"
     fi
     local cpus
     cpus=${HS_SLURM_CPUS:-8}   # more than the cores: the tests oversubscribe, as mpirun does
@@ -93,8 +108,15 @@ slurm_stop() {
     for f in "$SLURM_DIR/run/slurmd.pid" "$SLURM_DIR/run/slurmctld.pid"; do
         [[ -s $f ]] && kill -9 "$(cat "$f")" 2>/dev/null || true
     done
+    # a daemon that never wrote its PID file (it stopped while registering) is found by its
+    # command line, which names this test's slurm.conf
+    pkill -9 -f -- "-f $SLURM_DIR/slurm.conf" 2>/dev/null || true
     if [[ -n ${MUNGE_STARTED:-} ]]; then
         pkill -x munged 2>/dev/null || true
+        for f in $(seq 1 50); do
+            pgrep -x munged >/dev/null || break
+            sleep 0.1
+        done
     fi
 }
 
