@@ -621,6 +621,45 @@ static void write_pre(wctx *w, hs_dnode *n)
     }
 }
 
+/* A note as text: words filled to NOTE_WIDTH display columns, each line indented by two
+ * spaces. A word longer than the line stands alone; newlines in the note are kept. */
+#define NOTE_WIDTH 88
+
+static void write_note_text(FILE *out, const char *s)
+{
+    size_t col = 0;
+    char word[512];
+    fputs("  ", out);
+    while (*s) {
+        if (*s == '\n') {
+            fputs("\n  ", out);
+            col = 0;
+            s++;
+            continue;
+        }
+        if (*s == ' ') {
+            s++;
+            continue;
+        }
+        size_t l = strcspn(s, " \n");
+        size_t wl = l < sizeof word ? l : sizeof word - 1;
+        memcpy(word, s, wl);
+        word[wl] = '\0';
+        size_t wd = hs_utf8_width(word);
+        if (col && col + 1 + wd > NOTE_WIDTH - 2) {
+            fputs("\n  ", out);
+            col = 0;
+        } else if (col) {
+            fputc(' ', out);
+            col++;
+        }
+        fwrite(s, 1, l, out);
+        col += wd;
+        s += l;
+    }
+    fputc('\n', out);
+}
+
 static void write_human(wctx *w, hs_dnode *sec, int level)
 {
     /* the items of a list (the groups of a report) stand out more than plain sections */
@@ -656,7 +695,9 @@ static void write_human(wctx *w, hs_dnode *sec, int level)
             if (w->fmt == HS_FORMAT_MARKDOWN) {
                 fprintf(w->out, "%s%s\n", notes_open ? "" : "\n", hs_buf_str(&w->b));
             } else {
-                fprintf(w->out, "%s  %s\n", notes_open ? "" : "\n", hs_buf_str(&w->b));
+                if (!notes_open)
+                    fputc('\n', w->out);
+                write_note_text(w->out, hs_buf_str(&w->b));
             }
             notes_open = true;
             break;
