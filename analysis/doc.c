@@ -51,37 +51,6 @@ struct hs_doc {
 
 /* ---- UTF-8 ----------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s, or 0 if the bytes there are not one. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 1;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 2;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 3;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t k = 1; k <= n; k++) {
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[k] & 0x3F);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n + 1;
-}
-
 char *hs_utf8_sanitize(const char *str)
 {
     if (!str)
@@ -93,7 +62,7 @@ char *hs_utf8_sanitize(const char *str)
         return NULL;
     size_t o = 0;
     while (*s) {
-        size_t n = utf8_seq(s);
+        size_t n = hs_utf8_seq((const char *)s, len - (size_t)((const char *)s - str));
         if (n == 0) {
             memcpy(out + o, "\xEF\xBF\xBD", 3);
             o += 3;

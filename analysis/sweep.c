@@ -60,7 +60,8 @@ static long list_h5(const char *dir, char ***v, size_t *n, size_t *cap, hs_error
         }
     }
     closedir(dp);
-    qsort(*v + start, *n - start, sizeof **v, cmp_str);
+    if (*n > start)
+        qsort(*v + start, *n - start, sizeof **v, cmp_str);
     return (long)(*n - start);
 }
 

@@ -10,6 +10,9 @@
 
 /* True if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool hs_utf8_valid(const char *s, size_t len);
+/* Length of the well-formed UTF-8 sequence at s (looking at most avail bytes), or 0 if the
+ * bytes there are not one. */
+size_t hs_utf8_seq(const char *s, size_t avail);
 /* Number of terminal columns s occupies (East Asian wide characters count 2, emoji 2,
  * combining marks 0). Invalid bytes count 1 each. */
 size_t hs_utf8_width(const char *s);
