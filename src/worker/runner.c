@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +47,8 @@ struct hs_runner {
     hs_runner_ctx ctx;
     pid_t pid;
     int out_fd, err_fd;
+    int pid_fd;  /* readable when the child exits (Linux pidfd), or -1 */
+    int idle_ms; /* the next sleep when there is nothing to poll */
     struct sink out, errs;
     double started, t0, deadline, kill_at;
     int status; /* wait status */
@@ -412,7 +415,8 @@ hs_runner *hs_runner_start(const hs_task *task, const hs_runner_ctx *ctx, hs_err
     copy_task(&r->task, task);
     r->ctx = *ctx;
     r->pid = -1;
-    r->out_fd = r->err_fd = -1;
+    r->out_fd = r->err_fd = r->pid_fd = -1;
+    r->idle_ms = 1;
     r->out.fd = r->errs.fd = -1;
     r->git_dirty = -1;
     r->start_status = -1;
@@ -509,6 +513,10 @@ hs_runner *hs_runner_start(const hs_task *task, const hs_runner_ctx *ctx, hs_err
     }
     r->out_fd = out_pipe[0];
     r->err_fd = err_pipe[0];
+#ifdef SYS_pidfd_open
+    /* the child's exit wakes the poll at once, even after it closed its pipes */
+    r->pid_fd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+#endif
     fcntl(r->out_fd, F_SETFL, O_NONBLOCK);
     fcntl(r->err_fd, F_SETFL, O_NONBLOCK);
     r->deadline = t->timeout > 0 ? r->t0 + t->timeout : INFINITY;
@@ -538,25 +546,32 @@ static void signal_group(hs_runner *r, int sig)
         kill(-r->pid, sig);
 }
 
+/* Wait up to timeout_ms for output or the child's exit, and read what came. Without a
+ * pidfd, a child that closed both pipes is looked at again after 1 ms, then less often. */
 static void pump(hs_runner *r, int timeout_ms)
 {
-    struct pollfd p[2];
+    struct pollfd p[3];
     int n = 0;
     if (r->out_fd >= 0)
         p[n++] = (struct pollfd){ .fd = r->out_fd, .events = POLLIN };
     if (r->err_fd >= 0)
         p[n++] = (struct pollfd){ .fd = r->err_fd, .events = POLLIN };
+    int npipes = n;
+    if (r->pid_fd >= 0 && !r->exited)
+        p[n++] = (struct pollfd){ .fd = r->pid_fd, .events = POLLIN };
     if (n == 0) {
         if (timeout_ms > 0) {
-            struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+            int ms = r->idle_ms < timeout_ms ? r->idle_ms : timeout_ms;
+            struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
             nanosleep(&ts, NULL);
+            r->idle_ms = r->idle_ms < 25 ? r->idle_ms * 2 : 50;
         }
         return;
     }
     if (poll(p, (nfds_t)n, timeout_ms) <= 0)
         return;
     char buf[65536];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < npipes; i++) {
         if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
         bool is_out = p[i].fd == r->out_fd;
@@ -752,6 +767,8 @@ int hs_runner_finish(hs_runner *r, hs_result *res, hs_error *err)
         close(r->out_fd);
     if (r->err_fd >= 0)
         close(r->err_fd);
+    if (r->pid_fd >= 0)
+        close(r->pid_fd);
     hs_gpu_usage usage = { 0 };
     hs_gpu_telemetry_stop(r->tele, &usage);
     double finished = hs_now();
