@@ -25,6 +25,20 @@ int hs_stats_rank(const double *x, size_t n, double *ranks);
 
 /* Two-sided p-value of Student's t with df degrees of freedom (GSL). */
 double hs_stats_t_pvalue(double t, double df);
+/* The quantile of Student's t with df degrees of freedom: P(T <= q) = p (GSL). NaN when df is
+ * not positive. hs_stats_t_quantile(0.975, n - 1) is the factor of a 95% interval of a mean. */
+double hs_stats_t_quantile(double p, double df);
+
+/* Welch's unequal-variances t test of mean(x) - mean(y), as scipy.stats.ttest_ind(x, y,
+ * equal_var=False): t with sample variances, Welch-Satterthwaite df, two-sided p. All NaN
+ * when nx or ny < 2, or when both variances are 0 (no spread to test against). */
+typedef struct hs_welch {
+    double t;
+    double df;
+    double p;
+} hs_welch;
+void hs_stats_welch(const double *x, size_t nx, const double *y, size_t ny, hs_welch *out);
+
 /* The normal quantile for a two-sided interval of confidence level `level` (0.95: 1.95996). */
 double hs_stats_z_two_sided(double level);
 
@@ -105,6 +119,8 @@ typedef struct hs_analyze_opts {
     const char *tasks;       /* glob over metric names: per-task scores */
     const char *avg;         /* TASK[/METRIC],...: average only these top-level tasks */
     const char *baseline;    /* AXIS=VALUE (leaderboard) */
+    const char *over;        /* AXES of repeated measurements (seeds) averaged in the
+                                leaderboard; "none": none; default: an axis named seed */
     int lower_is_better;     /* -1: from the grid, else guessed from the name and said */
     int ddof;                /* standard deviation divisor n - ddof (default 1) */
     hs_format format;

@@ -12,6 +12,7 @@ void hs_ctx_free(hs_ctx *c)
         return;
     free(c->rows);
     free(c->by);
+    free(c->over);
     hs_avg_free(&c->avg);
     hs_buf_free(&c->notes);
     memset(c, 0, sizeof *c);
@@ -26,23 +27,24 @@ bool hs_ctx_better(const hs_ctx *c, double a, double b)
     return c->lower ? a < b : a > b;
 }
 
-static int resolve_by(hs_ctx *c, hs_error *err)
+/* A list of axes from its option, else the grid's analysis section, else an axis of a default
+ * name when the sweep has one (and that default is said). "none" or "" gives no axis. */
+static int resolve_axes(hs_ctx *c, const char *opt, const char *optname, const char *grid_value,
+                        const char *grid_name, const char *dflt, const char *dflt_note, long **out,
+                        size_t *nout, hs_error *err)
 {
     const hs_sweep *s = c->s;
-    const char *spec = c->o->by;
-    const char *from = "--by";
-    if (!spec && c->an && c->an->by) {
-        spec = c->an->by;
-        from = "analysis.by of the grid";
+    const char *spec = opt;
+    const char *from = optname;
+    if (!spec && grid_value) {
+        spec = grid_value;
+        from = grid_name;
     }
     if (!spec) {
-        if (sw_param_find(s, "model") >= 0) {
-            spec = "model";
-            hs_buf_puts(&c->notes, "Grouped by the axis 'model' (the default when a sweep has "
-                                   "one; --by to change, --by none for one group).\n");
-        } else {
+        if (sw_param_find(s, dflt) < 0)
             return 0;
-        }
+        spec = dflt;
+        hs_buf_puts(&c->notes, dflt_note);
     }
     if (strcmp(spec, "none") == 0 || !spec[0])
         return 0;
@@ -50,8 +52,8 @@ static int resolve_by(hs_ctx *c, hs_error *err)
     char **v = hs_strv_split(spec, &n);
     if (!v)
         return hs_err(err, "out of memory");
-    c->by = calloc(n ? n : 1, sizeof *c->by);
-    if (!c->by) {
+    *out = calloc(n ? n : 1, sizeof **out);
+    if (!*out) {
         hs_strv_free(v, n);
         return hs_err(err, "out of memory");
     }
@@ -61,9 +63,59 @@ static int resolve_by(hs_ctx *c, hs_error *err)
             hs_strv_free(v, n);
             return -1;
         }
-        c->by[c->nby++] = k;
+        (*out)[(*nout)++] = k;
     }
     hs_strv_free(v, n);
+    return 0;
+}
+
+static int resolve_by(hs_ctx *c, hs_error *err)
+{
+    return resolve_axes(c, c->o->by, "--by", c->an ? c->an->by : NULL, "analysis.by of the grid",
+                        "model",
+                        "Grouped by the axis 'model' (the default when a sweep has one; --by to "
+                        "change, --by none for one group).\n",
+                        &c->by, &c->nby, err);
+}
+
+int hs_ctx_over(hs_ctx *c, hs_error *err)
+{
+    const hs_sweep *s = c->s;
+    long *over = NULL;
+    size_t n = 0;
+    bool asked = c->o->over || (c->an && c->an->over);
+    long seed = sw_param_find(s, "seed");
+    if (!asked && seed >= 0) {
+        /* the default never clashes: a seed axis that groups or names methods is left alone */
+        bool clash = seed == c->method;
+        for (size_t j = 0; j < c->nby; j++)
+            clash |= seed == c->by[j];
+        if (clash)
+            return 0;
+    }
+    if (resolve_axes(c, c->o->over, "--over", c->an ? c->an->over : NULL,
+                     "analysis.over of the grid", "seed",
+                     "Repeated over the axis 'seed' (the default when a sweep has one; --over to "
+                     "change, --over none to rank single runs only).\n",
+                     &over, &n, err) < 0) {
+        free(over);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *clash = over[i] == c->method ? "the method axis" : NULL;
+        for (size_t j = 0; j < c->nby && !clash; j++)
+            clash = over[i] == c->by[j] ? "a --by axis" : NULL;
+        if (clash) {
+            hs_err(err,
+                   "--over %s: '%s' is %s; an axis averaged over cannot also tell "
+                   "configurations or groups apart",
+                   s->pnames[over[i]], s->pnames[over[i]], clash);
+            free(over);
+            return -1;
+        }
+    }
+    c->over = over;
+    c->nover = n;
     return 0;
 }
 
@@ -210,6 +262,12 @@ hs_dnode *hs_ctx_describe(const hs_ctx *c, hs_dnode *root)
     hs_doc_field(sec, "by", "grouped by", c->nby ? dv_text(hs_buf_str(&b)) : dv_text("(none)"));
     hs_doc_field(sec, "method_axis", "method axis",
                  c->method >= 0 ? dv_text(s->pnames[c->method]) : dv_text("(none)"));
+    if (c->nover) {
+        hs_buf_reset(&b);
+        for (size_t i = 0; i < c->nover; i++)
+            hs_buf_printf(&b, "%s%s", i ? "," : "", s->pnames[c->over[i]]);
+        hs_doc_field(sec, "over", "repeated over", dv_text(hs_buf_str(&b)));
+    }
     hs_doc_field(sec, "ddof", "std ddof", dv_int(c->ddof));
     if (c->tasks)
         hs_doc_field(sec, "tasks", "tasks", dv_text(c->tasks));

@@ -236,6 +236,8 @@ typedef struct hs_ctx {
     const char *lower_why;
     long *by;
     size_t nby;
+    long *over; /* axes of repeated measurements (hs_ctx_over) */
+    size_t nover;
     long method; /* -1 if none */
     bool has_avg;
     hs_avg avg;
@@ -248,6 +250,9 @@ typedef struct hs_ctx {
 int hs_ctx_init(hs_ctx *c, const hs_sweep *s, const hs_analyze_opts *o, bool need_target,
                 hs_error *err);
 void hs_ctx_free(hs_ctx *c);
+/* Resolves the axes of repeated measurements (--over, analysis.over, else an axis named
+ * 'seed'), which may be neither a --by axis nor the method axis. */
+int hs_ctx_over(hs_ctx *c, hs_error *err);
 /* a better than b in the target's direction (NaN never better) */
 bool hs_ctx_better(const hs_ctx *c, double a, double b);
 /* The settings section shared by the reports (returned, for more fields and notes). */

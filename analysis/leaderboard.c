@@ -77,8 +77,9 @@ static void delta_title(dkind k, const char *name, char *buf, size_t cap)
     snprintf(buf, cap, "\xCE\x94 %s (%s)", name, k == D_ABS ? "absolute" : "percentage points");
 }
 
-/* The configuration's label: its method (or baseline axis) value, then the axes that vary. */
-static void make_label(const lb *L, size_t row, hs_buf *b)
+/* The configuration's label: its method (or baseline axis) value, then the axes that vary,
+ * leaving out the skip axes. */
+static void make_label_skip(const lb *L, size_t row, const long *skip, size_t nskip, hs_buf *b)
 {
     const hs_sweep *s = L->s;
     long head = L->c.method >= 0 ? L->c.method : L->base_axis;
@@ -86,7 +87,10 @@ static void make_label(const lb *L, size_t row, hs_buf *b)
     bool first = true;
     for (size_t i = 0; i < L->nlabel_axes; i++) {
         hs_value v;
-        if (L->label_axes[i] == head || !sw_param(s, (size_t)L->label_axes[i], row, &v))
+        bool skipped = false;
+        for (size_t j = 0; j < nskip; j++)
+            skipped |= skip[j] == L->label_axes[i];
+        if (skipped || L->label_axes[i] == head || !sw_param(s, (size_t)L->label_axes[i], row, &v))
             continue;
         hs_buf_printf(b, "%s%s=", first ? " " : ", ", s->pnames[L->label_axes[i]]);
         hs_value_put_text(b, &v);
@@ -94,6 +98,32 @@ static void make_label(const lb *L, size_t row, hs_buf *b)
     }
     if (is_baseline(L, row))
         hs_buf_puts(b, " (baseline)");
+}
+
+static void make_label(const lb *L, size_t row, hs_buf *b)
+{
+    make_label_skip(L, row, NULL, 0, b);
+}
+
+/* A key of a row's parameters, numbers compared by value, leaving out the skip axes. */
+static void param_key(const hs_sweep *s, size_t r, const long *skip, size_t nskip, hs_buf *key)
+{
+    for (size_t k = 0; k < s->nparams; k++) {
+        hs_value v;
+        bool skipped = false;
+        for (size_t j = 0; j < nskip; j++)
+            skipped |= skip[j] == (long)k;
+        if (skipped || !sw_param(s, k, r, &v))
+            continue;
+        hs_buf_printf(key, "%s=", s->pnames[k]);
+        if (v.type == HS_INT)
+            hs_buf_printf(key, "%.17g", (double)v.u.i);
+        else if (v.type == HS_FLOAT)
+            hs_buf_printf(key, "%.17g", v.u.f);
+        else
+            hs_value_put_text(key, &v);
+        hs_buf_putc(key, '\x1f');
+    }
 }
 
 static int choose_label_axes(lb *L, const size_t *rows, size_t n, hs_error *err)
@@ -399,6 +429,255 @@ static void section_ranking(lb *L, hs_dnode *g, const gctx *G)
                 "Deltas are absolute differences from the baseline (%s=%s): percentage points "
                 "(pp) for accuracies, the plain difference otherwise; never ratios.",
                 s->pnames[L->base_axis], L->base_value);
+}
+
+/* ---- configurations over repeated runs (seeds) ----------------------------------------------- */
+
+typedef struct acfg {
+    size_t first; /* its first row in grid order: label and tie-break */
+    int64_t first_index;
+    size_t nruns;
+    size_t nvalid;
+    double *v;   /* nvalid target values */
+    double sum2; /* secondary: sum and count of the finite values of valid runs */
+    size_t n2;
+    double mean;
+    hs_buf ids;
+} acfg;
+
+static const lb *sort_across_lb;
+static int cmp_across(const void *a, const void *b)
+{
+    const acfg *x = a, *y = b;
+    if ((x->nvalid > 0) != (y->nvalid > 0))
+        return x->nvalid ? -1 : 1;
+    if (x->nvalid && x->mean != y->mean)
+        return hs_ctx_better(&sort_across_lb->c, x->mean, y->mean) ? -1 : 1;
+    return (x->first_index > y->first_index) - (x->first_index < y->first_index);
+}
+
+static double min_of(const double *v, size_t n)
+{
+    double m = INFINITY;
+    for (size_t i = 0; i < n; i++)
+        m = v[i] < m ? v[i] : m;
+    return n ? m : NAN;
+}
+
+static double max_of(const double *v, size_t n)
+{
+    double m = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    return n ? m : NAN;
+}
+
+/* Per configuration (the parameters but the --over axes), the mean of the target over its
+ * valid runs, ranked, with std, a 95% t interval and Welch's t-test against the baseline's
+ * configuration. */
+static void section_across(lb *L, hs_dnode *g, const gctx *G)
+{
+    const hs_sweep *s = L->s;
+    const hs_ctx *c = &L->c;
+    if (!c->nover || !G->n)
+        return;
+    hs_buf over = { 0 };
+    for (size_t i = 0; i < c->nover; i++)
+        hs_buf_printf(&over, "%s%s", i ? ", " : "", s->pnames[c->over[i]]);
+    size_t nskip = c->nby + c->nover;
+    long *skip = calloc(nskip ? nskip : 1, sizeof *skip);
+    acfg *cf = calloc(G->n, sizeof *cf);
+    size_t *cfg_of = calloc(G->n, sizeof *cfg_of);
+    double *buf = calloc(G->n, sizeof *buf);
+    hs_strmap *map = hs_strmap_create(G->n);
+    size_t ncfg = 0;
+    bool sec2 = c->secondary >= 0 && c->secondary != c->target;
+    if (!skip || !cf || !cfg_of || !buf || !map)
+        goto done;
+    for (size_t i = 0; i < c->nby; i++)
+        skip[i] = c->by[i];
+    for (size_t i = 0; i < c->nover; i++)
+        skip[c->nby + i] = c->over[i];
+    for (size_t i = 0; i < G->n; i++) {
+        size_t r = G->rows[i];
+        hs_buf key = { 0 };
+        param_key(s, r, skip, nskip, &key);
+        size_t at;
+        if (!hs_strmap_get(map, hs_buf_str(&key), &at)) {
+            at = ncfg++;
+            cf[at].first = r;
+            cf[at].first_index = sw_index(s, r);
+            hs_strmap_put(map, hs_buf_str(&key), at);
+        }
+        hs_buf_free(&key);
+        cfg_of[i] = at;
+        cf[at].nruns++;
+        if (sw_index(s, r) < cf[at].first_index) {
+            cf[at].first = r;
+            cf[at].first_index = sw_index(s, r);
+        }
+    }
+    if (ncfg == G->n) /* every configuration ran once: nothing to average */
+        goto done;
+    /* values: each configuration's slice of buf */
+    size_t off = 0;
+    for (size_t k = 0; k < ncfg; k++) {
+        cf[k].v = buf + off;
+        off += cf[k].nruns;
+    }
+    long base_cfg = -1;
+    for (size_t i = 0; i < G->n; i++) {
+        size_t r = G->rows[i];
+        acfg *a = &cf[cfg_of[i]];
+        hs_buf_printf(&a->ids, "%s%s", a->ids.len ? "," : "", sw_run_id(s, r));
+        if ((long)r == G->base_row)
+            base_cfg = (long)cfg_of[i];
+        if (!L->valid[r])
+            continue;
+        a->v[a->nvalid++] = c->tcol[r];
+        if (sec2 && isfinite(c->scol[r])) {
+            a->sum2 += c->scol[r];
+            a->n2++;
+        }
+    }
+    for (size_t k = 0; k < ncfg; k++)
+        cf[k].mean = hs_stats_mean(cf[k].v, cf[k].nvalid);
+    /* the best single run's configuration, before the sort moves them */
+    long best_single = L->valid[G->rows[0]] ? (long)cfg_of[0] : -1;
+    size_t best_single_first = best_single >= 0 ? cf[best_single].first : 0;
+    size_t base_first = base_cfg >= 0 ? cf[base_cfg].first : 0;
+    sort_across_lb = L;
+    qsort(cf, ncfg, sizeof *cf, cmp_across);
+    const acfg *base = NULL;
+    for (size_t k = 0; k < ncfg && base_cfg >= 0; k++)
+        if (cf[k].first == base_first)
+            base = &cf[k];
+
+    hs_buf title = { 0 };
+    hs_buf_printf(&title, "Ranking by the mean over %s", hs_buf_str(&over));
+    hs_dnode *sec = hs_doc_section(g, "across", hs_buf_str(&title));
+    hs_buf_free(&title);
+    hs_doc_field(sec, "over", NULL, dv_text(hs_buf_str(&over)));
+    dkind dk = delta_kind(L, c->tcol, c->tname, G->rows, G->n);
+    dkind dk2 = sec2 ? delta_kind(L, c->scol, c->sname, G->rows, G->n) : D_ABS;
+    size_t ncols = 13 + (sec2 ? 2 : 0);
+    hs_dnode *t = hs_doc_table(sec, "table", NULL, ncols);
+    size_t col = 0;
+    char ttl[300];
+    hs_doc_col(t, col++, "rank", "rank", true, DC_BOTH);
+    hs_doc_col(t, col++, "config", c->method >= 0 ? s->pnames[c->method] : "configuration", false,
+               DC_BOTH);
+    hs_doc_col(t, col++, "run_ids", "runs", false, DC_DATA_ONLY);
+    hs_doc_col(t, col++, "n", "n", true, DC_BOTH);
+    hs_doc_col(t, col++, "runs", "of", true, DC_BOTH);
+    snprintf(ttl, sizeof ttl, "mean %s%s", c->tname, c->lower ? " \xE2\x86\x93" : " \xE2\x86\x91");
+    hs_doc_col(t, col++, "target_mean", ttl, true, DC_BOTH);
+    hs_doc_col(t, col++, "target_std", "std", true, DC_BOTH);
+    hs_doc_col(t, col++, "target_ci95", "95% CI \xC2\xB1", true, DC_BOTH);
+    hs_doc_col(t, col++, "target_min", "min", true, DC_DATA_ONLY);
+    hs_doc_col(t, col++, "target_max", "max", true, DC_DATA_ONLY);
+    delta_title(dk, "mean", ttl, sizeof ttl);
+    hs_doc_col(t, col++, "delta_target", ttl, true, DC_BOTH);
+    hs_doc_col(t, col++, "welch_t", "t", true, DC_DATA_ONLY);
+    hs_doc_col(t, col++, "p_welch", "p (Welch)", true, DC_BOTH);
+    if (sec2) {
+        snprintf(ttl, sizeof ttl, "mean %s", c->sname);
+        hs_doc_col(t, col++, "secondary_mean", ttl, true, DC_BOTH);
+        delta_title(dk2, "mean", ttl, sizeof ttl);
+        hs_doc_col(t, col++, "delta_secondary", ttl, true, DC_BOTH);
+    }
+    size_t rank = 0, shown = 0, partial = 0;
+    double prev = NAN;
+    const char *why_base = G->why_base ? G->why_base : !base ? "no baseline configuration" : NULL;
+    for (size_t k = 0; k < ncfg; k++) {
+        const acfg *a = &cf[k];
+        bool is_base = a == base;
+        partial += a->nvalid && a->nvalid < a->nruns;
+        hs_doc_row(t);
+        col = 0;
+        if (a->nvalid) {
+            rank++;
+            if (!(a->mean == prev))
+                shown = rank;
+            prev = a->mean;
+            hs_doc_cell(t, col++, dv_int((long long)shown));
+        } else {
+            hs_doc_cell(t, col++, dv_null("not ranked: no valid run"));
+        }
+        hs_buf lab = { 0 };
+        make_label_skip(L, a->first, c->over, c->nover, &lab);
+        hs_doc_cell(t, col++, dv_text(hs_buf_str(&lab)));
+        hs_buf_free(&lab);
+        hs_doc_cell(t, col++, dv_text(hs_buf_str(&a->ids)));
+        hs_doc_cell(t, col++, dv_int((long long)a->nvalid));
+        hs_doc_cell(t, col++, dv_int((long long)a->nruns));
+        const char *none = "no valid run";
+        hs_doc_cell(t, col++, dv_num_why(a->mean, NF_METRIC, none));
+        hs_doc_cell(t, col++,
+                    dv_num_why(hs_stats_std(a->v, a->nvalid, c->ddof), NF_METRIC,
+                               a->nvalid ? "too few valid runs for this ddof" : none));
+        double half = NAN;
+        if (a->nvalid >= 2)
+            half = hs_stats_t_quantile(0.975, (double)a->nvalid - 1) *
+                   hs_stats_std(a->v, a->nvalid, 1) / sqrt((double)a->nvalid);
+        hs_doc_cell(t, col++, dv_num_why(half, NF_METRIC, "needs 2 valid runs"));
+        hs_doc_cell(t, col++, dv_num_why(min_of(a->v, a->nvalid), NF_METRIC, none));
+        hs_doc_cell(t, col++, dv_num_why(max_of(a->v, a->nvalid), NF_METRIC, none));
+        const char *wb = is_base ? "this is the baseline" : why_base;
+        if (!wb && !a->nvalid)
+            wb = none;
+        hs_doc_cell(t, col++, delta_value(dk, a->mean, base ? base->mean : NAN, wb));
+        hs_welch w = { NAN, NAN, NAN };
+        const char *why_p = wb;
+        if (!why_p) {
+            hs_stats_welch(a->v, a->nvalid, base->v, base->nvalid, &w);
+            if (isnan(w.p))
+                why_p = a->nvalid < 2 || base->nvalid < 2
+                            ? "needs 2 valid runs here and in the baseline"
+                            : "no spread over the runs here or in the baseline";
+        }
+        hs_doc_cell(t, col++, dv_num_why(w.t, NF_DELTA, why_p));
+        hs_doc_cell(t, col++, dv_num_why(w.p, NF_P, why_p));
+        if (sec2) {
+            double m2 = a->n2 ? a->sum2 / (double)a->n2 : NAN;
+            double b2 = base && base->n2 ? base->sum2 / (double)base->n2 : NAN;
+            hs_doc_cell(t, col++, dv_num_why(m2, NF_METRIC, "not recorded"));
+            const char *wb2 = wb ? wb : isnan(b2) ? "the baseline did not record it" : NULL;
+            hs_doc_cell(t, col++, delta_value(dk2, m2, b2, wb2));
+        }
+    }
+    hs_doc_note(sec,
+                "Each configuration is the runs that differ only in %s; its numbers are over its "
+                "valid runs (n of them). std with ddof %d; 95%% CI: t(0.975, n-1) s / sqrt(n) "
+                "with the sample std s. p: Welch's two-sided t-test of the runs against the "
+                "baseline's (as scipy.stats.ttest_ind(equal_var=False)). With few runs a "
+                "difference with a large p is within the noise of %s.",
+                hs_buf_str(&over), c->ddof, hs_buf_str(&over));
+    if (partial)
+        hs_doc_note(sec,
+                    "%zu configuration%s had runs that were not valid: %s numbers are over the "
+                    "n valid runs only, not all of them.",
+                    partial, partial == 1 ? "" : "s", partial == 1 ? "its" : "their");
+    if (best_single >= 0 && ncfg && cf[0].nvalid && cf[0].first != best_single_first) {
+        hs_buf a = { 0 }, b = { 0 };
+        make_label_skip(L, best_single_first, c->over, c->nover, &a);
+        make_label_skip(L, cf[0].first, c->over, c->nover, &b);
+        hs_doc_note(sec,
+                    "The best single run (%s) belongs to %s, but the best mean over %s is %s's.",
+                    sw_run_id(s, G->rows[0]), hs_buf_str(&a), hs_buf_str(&over), hs_buf_str(&b));
+        hs_buf_free(&a);
+        hs_buf_free(&b);
+    }
+done:
+    for (size_t k = 0; k < ncfg && cf; k++)
+        hs_buf_free(&cf[k].ids);
+    if (map)
+        hs_strmap_destroy(map);
+    free(skip);
+    free(cf);
+    free(cfg_of);
+    free(buf);
+    hs_buf_free(&over);
 }
 
 /* Configurations shown as columns in text: the baseline, then the valid ones in rank order. */
@@ -920,19 +1199,7 @@ static int find_duplicates(const lb *L, char ***notes, size_t **dup_rows, size_t
     for (size_t i = 0; i < L->c.nrows; i++) {
         size_t r = L->c.rows[i];
         hs_buf key = { 0 };
-        for (size_t k = 0; k < s->nparams; k++) {
-            hs_value v;
-            if (!sw_param(s, k, r, &v))
-                continue;
-            hs_buf_printf(&key, "%s=", s->pnames[k]);
-            if (v.type == HS_INT)
-                hs_buf_printf(&key, "%.17g", (double)v.u.i);
-            else if (v.type == HS_FLOAT)
-                hs_buf_printf(&key, "%.17g", v.u.f);
-            else
-                hs_value_put_text(&key, &v);
-            hs_buf_putc(&key, '\x1f');
-        }
+        param_key(s, r, NULL, 0, &key);
         size_t at;
         if (hs_strmap_get(map, hs_buf_str(&key), &at)) {
             if (*n == cap) {
@@ -976,6 +1243,8 @@ int hs_analyze_leaderboard(const hs_sweep *s, const hs_analyze_opts *o, FILE *ou
     int rc = -1;
     if (hs_ctx_init(&L.c, s, o, true, err) < 0)
         return -1;
+    if (hs_ctx_over(&L.c, err) < 0)
+        goto done;
     const char *spec = o->baseline ? o->baseline : L.c.an ? L.c.an->baseline : NULL;
     if (!spec) {
         hs_err(err, "leaderboard needs --baseline AXIS=VALUE (e.g. method=fp16), or "
@@ -1098,6 +1367,7 @@ int hs_analyze_leaderboard(const hs_sweep *s, const hs_analyze_opts *o, FILE *ou
                         "them (%s).",
                         nb_valid, sw_run_id(s, (size_t)G.base_row));
         section_ranking(&L, g, &G);
+        section_across(&L, g, &G);
         section_tasks(&L, g, &G);
         section_passkey(&L, g, &G);
         section_failed(&L, g, &G);

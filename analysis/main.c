@@ -26,6 +26,7 @@ enum {
     OPT_AVG,
     OPT_DDOF,
     OPT_BASELINE,
+    OPT_OVER,
 };
 
 /* Which commands take an option: R report, L leaderboard, U run. */
@@ -63,10 +64,14 @@ static const opt opts[] = {
     { "avg", OPT_AVG, "TASKS", "RLU",
       "average only these top-level tasks or groups (TASK or TASK/METRIC, comma-separated), "
       "never their subtasks" },
-    { "ddof", OPT_DDOF, "N", "R",
+    { "ddof", OPT_DDOF, "N", "RL",
       "standard deviation divisor n-N: 1 sample (default), 0 population (numpy, the seed report)" },
     { "baseline", OPT_BASELINE, "AXIS=VALUE", "L",
       "the configuration deltas are taken against, e.g. method=fp16" },
+    { "over", OPT_OVER, "AXES", "L",
+      "axes of repeated measurements: configurations are also ranked by their mean over these, "
+      "with std, 95% CI and a Welch t-test against the baseline (default: the axis 'seed' if "
+      "there is one; 'none': off)" },
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -89,7 +94,9 @@ static const cmd cmds[] = {
       "deltas (percentage points for accuracies), peak memory and time, per-task scores naming\n"
       "the exact metric, MMLU-style group breakdowns, passkey retrieval by depth, failed and\n"
       "blocked methods, and integrity checks (runs equal to the baseline, warnings, duplicated\n"
-      "parameters, missing metrics)." },
+      "parameters, missing metrics). With repeated runs (a 'seed' axis, or --over), each\n"
+      "configuration is also ranked by its mean over them, with std, 95% CI and a Welch\n"
+      "t-test against the baseline." },
     { "run", 'U', "STORE... RUN_ID [options]",
       "One run in full: status, parameters, metrics by dataset and task, system metrics,\n"
       "environment, and the tail of stderr when it did not succeed. RUN_ID may be a unique\n"
@@ -242,6 +249,9 @@ int main(int argc, char **argv)
         }
         case OPT_BASELINE:
             ao.baseline = optarg;
+            break;
+        case OPT_OVER:
+            ao.over = optarg;
             break;
         case ':':
             return bad_usage(c, "option %s needs a value", argv[optind - 1]);

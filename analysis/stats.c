@@ -163,6 +163,28 @@ double hs_stats_t_pvalue(double t, double df)
     return p > 1.0 ? 1.0 : p;
 }
 
+double hs_stats_t_quantile(double p, double df)
+{
+    gsl_quiet();
+    if (isnan(p) || !(df > 0) || p <= 0 || p >= 1)
+        return NAN;
+    return gsl_cdf_tdist_Pinv(p, df);
+}
+
+void hs_stats_welch(const double *x, size_t nx, const double *y, size_t ny, hs_welch *out)
+{
+    out->t = out->df = out->p = NAN;
+    if (nx < 2 || ny < 2)
+        return;
+    double sx = hs_stats_std(x, nx, 1), sy = hs_stats_std(y, ny, 1);
+    double vx = sx * sx / (double)nx, vy = sy * sy / (double)ny;
+    if (!isfinite(vx) || !isfinite(vy) || vx + vy == 0)
+        return;
+    out->t = (hs_stats_mean(x, nx) - hs_stats_mean(y, ny)) / sqrt(vx + vy);
+    out->df = (vx + vy) * (vx + vy) / (vx * vx / (double)(nx - 1) + vy * vy / (double)(ny - 1));
+    out->p = hs_stats_t_pvalue(out->t, out->df);
+}
+
 double hs_stats_z_two_sided(double level)
 {
     gsl_quiet();

@@ -1426,7 +1426,7 @@ static const char *const run_keys[] = { "runner",  "argv",    "shell",     "prob
 static const char *const metrics_keys[] = { "rename", "required", "keep", "on_warnings", NULL };
 static const char *const analysis_keys[] = { "target", "secondary",       "by",     "method_axis",
                                              "tasks",  "baseline",        "params", "diagnostics",
-                                             "avg",    "lower_is_better", NULL };
+                                             "avg",    "lower_is_better", "over",   NULL };
 static const char *const limits_keys[] = { "max_runs", NULL };
 static const char *const file_keys[] = { "path", "text", NULL };
 
@@ -1712,6 +1712,7 @@ static int parse_analysis(hs_grid *g, const config_setting_t *a, hs_error *err)
         get_string(g, a, "method_axis", "analysis", &an->method_axis, err) < 0 ||
         get_string(g, a, "tasks", "analysis", &an->tasks, err) < 0 ||
         get_string(g, a, "baseline", "analysis", &an->baseline, err) < 0 ||
+        get_string(g, a, "over", "analysis", &an->over, err) < 0 ||
         get_string_list(g, a, "params", "analysis", &an->params, &an->nparams, err) < 0 ||
         get_string_list(g, a, "diagnostics", "analysis", &an->diagnostics, &an->ndiagnostics, err) <
             0 ||
@@ -1719,7 +1720,8 @@ static int parse_analysis(hs_grid *g, const config_setting_t *a, hs_error *err)
         get_bool(g, a, "lower_is_better", "analysis", &an->lower_is_better, err) < 0)
         return -1;
     if (check_axis_ref(g, a, "by", an->by, err) < 0 ||
-        check_axis_ref(g, a, "method_axis", an->method_axis, err) < 0)
+        check_axis_ref(g, a, "method_axis", an->method_axis, err) < 0 ||
+        check_axis_ref(g, a, "over", an->over, err) < 0)
         return -1;
     for (size_t i = 0; i < an->nparams; i++)
         if (check_axis_ref(g, a, "params", an->params[i], err) < 0)

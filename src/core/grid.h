@@ -96,6 +96,7 @@ typedef struct hs_analysis_spec {
     const char *method_axis;
     const char *tasks;
     const char *baseline; /* "axis=value" */
+    const char *over;     /* axis of repeated measurements (seeds) */
     const char *const *params;
     size_t nparams;
     const char *const *diagnostics;

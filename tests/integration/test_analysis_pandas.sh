@@ -458,6 +458,121 @@ print("--avg: 3 tasks, mmlu without its subtasks, the average recomputed")
 PY
 expect_exit 2 "$AN" leaderboard "$STORE" --avg mmlu_nope
 
+note "repeated runs: the leaderboard's mean over seed against pandas/scipy"
+cat > seeds.cfg <<CFG
+name = "seeds";
+run = { argv = ["python3", "$WORKLOAD"]; results = ["{run_dir}/result.json"]; timeout = 60;
+        retries = 0; };
+axes = {
+  method = {
+    fp16 = { mode = "analysis"; };
+    taylor = { mode = "analysis"; fail_seed = 2; samples = 256; axes = { seq = [16, 256]; }; };
+    layerwise = { mode = "analysis"; axes = { seq = [16, 256]; samples = [128, 512]; }; };
+    broken = { mode = "fail"; };
+  };
+  seed = [0, 1, 2, 3];
+};
+constants = { model = "llama-3-8b"; };
+analysis = { target = "acc"; secondary = "ppl"; baseline = "method=fp16"; };
+CFG
+expect_exit 1 "$HS" run seeds.cfg --progress none
+SEEDS=sweeps/seeds/sweep.h5
+expect_exit 0 "$AN" leaderboard "$SEEDS" --format json -o seeds.json
+expect_exit 0 "$AN" leaderboard "$SEEDS" --format json --ddof 0 -o seeds0.json
+expect_exit 0 "$AN" leaderboard "$SEEDS" --format json --over none -o seeds_none.json
+expect_exit 0 "$AN" leaderboard "$SEEDS" --format text -o seeds.txt
+expect_exit 0 "$AN" leaderboard "$SEEDS" --format text --by none -o seeds_noby.txt
+cmp <(sed -n '/^Ranking by the mean/,/^Per-task/p' seeds.txt) \
+    <(sed -n '/^Ranking by the mean/,/^Per-task/p' seeds_noby.txt) ||
+    fail "--by none changed the ranking by the mean of a one-model sweep"
+grep -q "Ranking by the mean over seed" seeds.txt || fail "no ranking by the mean in text"
+expect_exit 2 "$AN" leaderboard "$SEEDS" --over method
+grep -q "is the method axis" last.err || fail "--over method: $(cat last.err)"
+expect_exit 2 "$AN" leaderboard "$SEEDS" --over nope
+$PY - "$SEEDS" <<'PY'
+import json, math, sys, warnings
+import h5py, numpy as np, pandas as pd
+from scipy import stats
+
+warnings.simplefilter("ignore", RuntimeWarning)  # scipy on fp16's runs, which are all equal
+with h5py.File(sys.argv[1], "r") as f:
+    codes = {v: k for k, v in h5py.check_enum_dtype(f["runs/status"].dtype).items()}
+    df = pd.DataFrame({"run_id": f["runs/run_id"].asstr()[:], "index": f["runs/index"][:],
+                       "status": [codes[c] for c in f["runs/status"][:]]})
+    for name, ds in f["params"].items():
+        v = ds.asstr()[:] if ds.dtype.kind == "S" else ds[:]
+        df[name] = [str(x) if ds.dtype.kind == "S" else (None if x == np.iinfo(np.int64).min else x)
+                    for x in v]
+    names = list(f["metrics/names"].asstr()[:])
+    vals = f["metrics/values"][:len(df), :len(names)]
+df["acc"] = vals[:, names.index("acc")]
+df["ppl"] = vals[:, names.index("ppl")]
+assert len(df) == 4 * (1 + 2 + 4 + 1), len(df)
+df["config"] = [(r.method, r.seq, r.samples) for r in df.itertuples()]
+df["valid"] = (df.status == "ok") & np.isfinite(df.acc)
+
+
+def close(got, want, what):
+    if want is None or (isinstance(want, float) and math.isnan(want)):
+        assert got is None, (what, got, want)
+        return
+    assert got is not None and abs(got - want) <= 1e-12 + 1e-9 * abs(want), (what, got, want)
+
+
+def check(path, ddof):
+    d = json.load(open(path), parse_constant=lambda x: 1 / 0)
+    assert d["settings"]["over"] == "seed"
+    (g,) = d["groups"]
+    rows = g["across"]["table"]
+    cfgs = {c: sub for c, sub in df.groupby("config", sort=False, dropna=False)}
+    assert len(rows) == len(cfgs) == 8, len(rows)
+    base = df[(df.method == "fp16") & df.valid]
+    stat = {}
+    for c, sub in cfgs.items():
+        v = sub[sub.valid]
+        stat[c] = (v.acc.mean() if len(v) else math.nan, sub["index"].min())
+    order = sorted(cfgs, key=lambda c: (math.isnan(stat[c][0]), -np.nan_to_num(stat[c][0]), stat[c][1]))
+    n = 0
+    for row, c in zip(rows, order):
+        sub = cfgs[c]
+        v = sub[sub.valid]
+        assert set(row["run_ids"].split(",")) == set(sub.run_id), (row, c)
+        assert row["n"] == len(v) and row["runs"] == len(sub) == 4, (row, c)
+        if not len(v):
+            assert row["rank"] is None and c[0] == "broken", row
+            continue
+        assert row["rank"] == 1 + sum(1 for o in cfgs if stat[o][0] > stat[c][0]), (row, c)
+        close(row["target_mean"], v.acc.mean(), "mean")
+        close(row["target_std"], v.acc.std(ddof=ddof), "std")
+        close(row["target_ci95"], stats.t.ppf(0.975, len(v) - 1) * v.acc.std(ddof=1) / math.sqrt(len(v)), "ci")
+        close(row["target_min"], v.acc.min(), "min")
+        close(row["target_max"], v.acc.max(), "max")
+        close(row["secondary_mean"], v.ppl.mean(), "ppl mean")
+        n += 7
+        if c[0] == "fp16":
+            assert row["config"] == "fp16 (baseline)" and row["delta_target"] is None
+            continue
+        close(row["delta_target"], (v.acc.mean() - base.acc.mean()) * 100, "delta pp")
+        close(row["delta_secondary"], v.ppl.mean() - base.ppl.mean(), "delta ppl")
+        w = stats.ttest_ind(v.acc, base.acc, equal_var=False)
+        close(row["welch_t"], float(w.statistic), "welch t")
+        close(row["p_welch"], float(w.pvalue), "welch p")
+        n += 4
+    notes = " ".join(g["across"]["notes"])
+    assert "2 configurations had runs that were not valid" in notes, notes
+    # the best single run is a taylor run, the best mean is fp16's (taylor's seed noise)
+    best = df[df.valid].sort_values(["acc", "index"], ascending=[False, True]).iloc[0]
+    if order[0][0] != best.method:
+        assert "The best single run (%s)" % best.run_id in notes, notes
+    return n
+
+
+n = check("seeds.json", 1) + check("seeds0.json", 0)
+none = json.load(open("seeds_none.json"))
+assert "across" not in none["groups"][0] and "over" not in none["settings"]
+print("leaderboard over seed: %d numbers agree with pandas/scipy (ddof 1 and 0); --over none" % n)
+PY
+
 note "shards of one sweep, a directory of them, and a store of another sweep"
 cat > small.cfg <<CFG
 name = "small";

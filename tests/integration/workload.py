@@ -51,13 +51,17 @@ def analysis_metrics(p):
     ppl falls with acc; grad_ratio follows acc; grad_norm_ratio is Infinity at seq 16;
     const_diag is constant; layers is integer-valued; lm-eval-style task scores (acc and
     acc_norm, an MMLU group with categories and a subtask), passkey retrieval by depth, a GPU
-    memory peak, and a metric with a CJK name. Method "noop" writes exactly fp16's metrics."""
+    memory peak, and a metric with a CJK name. Method "noop" writes exactly fp16's metrics.
+    A `seed` parameter changes the noise of every method but fp16 (whose acc is exact); a run
+    whose `fail_seed` equals its seed fails."""
     model, method = p["model"], p["method"]
     seq, samples = p.get("seq", 0), p.get("samples", 0)
     key_method = "fp16" if method == "noop" else method
 
+    seed = "|seed=%s" % p["seed"] if "seed" in p else ""
+
     def noise(tag):
-        h = hashlib.sha256(("%s|%s|%s|%s|%s" % (model, key_method, seq, samples, tag))
+        h = hashlib.sha256(("%s|%s|%s|%s|%s%s" % (model, key_method, seq, samples, tag, seed))
                            .encode()).hexdigest()
         return int(h[:12], 16) / float(16 ** 12)
 
@@ -146,6 +150,9 @@ elif mode == "flaky":
         print("workload: flaky failure", file=sys.stderr)
         sys.exit(5)
 elif mode == "analysis":
+    if "fail_seed" in params and params["fail_seed"] == params.get("seed"):
+        print("workload: failing on seed %s on purpose" % params["seed"], file=sys.stderr)
+        sys.exit(3)
     metrics = analysis_metrics(params)
 elif mode == "argv":
     with open(os.path.join(run_dir, "argv.json"), "w") as f:

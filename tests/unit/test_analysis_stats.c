@@ -128,6 +128,46 @@ static void test_distributions(void **state)
     near(hs_stats_t_pvalue(Z975, 1e7), 0.05, 1e-5, "t -> normal");
     assert_true(hs_stats_t_pvalue(INFINITY, 5) == 0.0);
     assert_true(isnan(hs_stats_t_pvalue(1.0, 0)));
+    /* quantiles in closed form: df 1 is Cauchy, tan(pi (p - 1/2)); df 2 is
+     * (2p - 1) / sqrt(2 p (1 - p)) */
+    for (double p = 0.05; p < 1; p += 0.1) {
+        near(hs_stats_t_quantile(p, 1), tan(M_PI * (p - 0.5)), 1e-9, "t quantile df=1");
+        near(hs_stats_t_quantile(p, 2), (2 * p - 1) / sqrt(2 * p * (1 - p)), 1e-9,
+             "t quantile df=2");
+    }
+    near(hs_stats_t_quantile(0.975, 2), 4.302652729911275, 1e-9, "t 97.5% df=2");
+    near(hs_stats_t_quantile(0.975, 9), 2.262157162740991, 1e-9, "t 97.5% df=9 (tables)");
+    assert_true(isnan(hs_stats_t_quantile(0.975, 0)));
+    assert_true(isnan(hs_stats_t_quantile(1.0, 3)));
+}
+
+static void test_welch(void **state)
+{
+    (void)state;
+    /* x = 1 2 3 (mean 2, s^2 1), y = 4..8 (mean 6, s^2 2.5): se^2 = 1/3 + 1/2 = 5/6,
+     * t = -4 / sqrt(5/6), df = (5/6)^2 / ((1/3)^2 / 2 + (1/2)^2 / 4) = 100/17; p is
+     * scipy.stats.ttest_ind(x, y, equal_var=False).pvalue */
+    const double x[] = { 1, 2, 3 }, y[] = { 4, 5, 6, 7, 8 };
+    hs_welch w;
+    hs_stats_welch(x, 3, y, 5, &w);
+    near(w.t, -4.0 / sqrt(5.0 / 6.0), 1e-12, "welch t");
+    near(w.df, 100.0 / 17.0, 1e-12, "welch df");
+    near(w.p, 0.004882634939494178, 1e-9, "welch p");
+    hs_stats_welch(y, 5, x, 3, &w);
+    near(w.t, 4.0 / sqrt(5.0 / 6.0), 1e-12, "welch t, sides swapped");
+    const double a[] = { 0.61, 0.64, 0.59, 0.66 }, b[] = { 0.70, 0.69, 0.72 };
+    hs_stats_welch(a, 4, b, 3, &w);
+    near(w.t, -4.382772598729467, 1e-9, "welch t (scipy)");
+    near(w.p, 0.008922316202911892, 1e-9, "welch p (scipy)");
+    /* one observation, or no spread on either side: nothing to test */
+    hs_stats_welch(x, 1, y, 5, &w);
+    assert_true(isnan(w.t) && isnan(w.df) && isnan(w.p));
+    const double c1[] = { 1, 1, 1 }, c2[] = { 2, 2 };
+    hs_stats_welch(c1, 3, c2, 2, &w);
+    assert_true(isnan(w.t) && isnan(w.p));
+    /* spread on one side only: df = n - 1 of that side */
+    hs_stats_welch(c1, 3, y, 5, &w);
+    near(w.df, 4.0, 1e-12, "welch df, one side constant");
 }
 
 static void test_pearson_textbook(void **state)
@@ -260,7 +300,7 @@ int main(void)
         cmocka_unit_test(test_mean_std),      cmocka_unit_test(test_ranks),
         cmocka_unit_test(test_distributions), cmocka_unit_test(test_pearson_textbook),
         cmocka_unit_test(test_pearson_edges), cmocka_unit_test(test_spearman),
-        cmocka_unit_test(test_strength),
+        cmocka_unit_test(test_strength),      cmocka_unit_test(test_welch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -336,6 +336,9 @@ static void test_validation_errors(void **state)
     expect_error("name = \"t\";\n" RUN_SECTION
                  "axes = { a = [1]; };\nanalysis = {\n by = \"q\"; };\n",
                  5, "analysis.by names 'q'");
+    expect_error("name = \"t\";\n" RUN_SECTION
+                 "axes = { a = [1]; };\nanalysis = { by = \"a\";\n over = \"seeds\"; };\n",
+                 5, "analysis.over names 'seeds'");
     expect_error("name = \"a/b\";\n" RUN_SECTION "axes = { a = [1]; };\n", 1,
                  "may only use letters");
     expect_error("name = \"t\";\nrun = { runner = \"probe\"; };\naxes = { a = [1]; };\n", 2,
@@ -454,6 +457,24 @@ static void test_typed_values_in_grid(void **state)
     hs_grid_destroy(g);
 }
 
+static void test_analysis_section(void **state)
+{
+    (void)state;
+    hs_grid *g = load_ok("name = \"t\";\n" RUN_SECTION
+                         "axes = { method = [\"fp16\", \"rtn\"]; seed = [0, 1]; };\n"
+                         "analysis = { target = \"acc\"; baseline = \"method=fp16\"; "
+                         "over = \"seed\"; lower_is_better = false; avg = [\"mmlu\"]; };\n");
+    const hs_analysis_spec *an = hs_grid_analysis(g);
+    assert_string_equal(an->target, "acc");
+    assert_string_equal(an->baseline, "method=fp16");
+    assert_string_equal(an->over, "seed");
+    assert_null(an->by);
+    assert_int_equal(an->lower_is_better, 0);
+    assert_int_equal(an->navg, 1);
+    assert_string_equal(an->avg[0], "mmlu");
+    hs_grid_destroy(g);
+}
+
 static void test_shipped_grids(void **state)
 {
     (void)state;
@@ -488,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_optional_and_json_placeholders),
         cmocka_unit_test(test_double_repr),
         cmocka_unit_test(test_typed_values_in_grid),
+        cmocka_unit_test(test_analysis_section),
         cmocka_unit_test(test_shipped_grids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
