@@ -433,17 +433,33 @@ static void section_ranking(lb *L, hs_dnode *g, const gctx *G)
 
 /* ---- configurations over repeated runs (seeds) ----------------------------------------------- */
 
+/* The runs of a group that differ only in the --over axes. */
 typedef struct acfg {
     size_t first; /* its first row in grid order: label and tie-break */
     int64_t first_index;
     size_t nruns;
     size_t nvalid;
-    double *v;   /* nvalid target values */
-    double sum2; /* secondary: sum and count of the finite values of valid runs */
-    size_t n2;
-    double mean;
+    size_t *rows; /* nruns rows, the valid ones first */
+    double mean;  /* of the target over the valid rows */
     hs_buf ids;
 } acfg;
+
+typedef struct acfgs {
+    acfg *cf; /* ranked: by mean target, those without a valid run last, ties in grid order */
+    size_t n;
+    long base;        /* the configuration of the baseline run, -1 if none */
+    long best_single; /* the configuration of the best single run, -1 if none is valid */
+    size_t *rows;     /* storage of the configurations' rows */
+} acfgs;
+
+static void acfgs_free(acfgs *A)
+{
+    for (size_t k = 0; k < A->n; k++)
+        hs_buf_free(&A->cf[k].ids);
+    free(A->cf);
+    free(A->rows);
+    memset(A, 0, sizeof *A);
+}
 
 static const lb *sort_across_lb;
 static int cmp_across(const void *a, const void *b)
@@ -454,6 +470,113 @@ static int cmp_across(const void *a, const void *b)
     if (x->nvalid && x->mean != y->mean)
         return hs_ctx_better(&sort_across_lb->c, x->mean, y->mean) ? -1 : 1;
     return (x->first_index > y->first_index) - (x->first_index < y->first_index);
+}
+
+static long acfg_of(const acfgs *A, size_t row)
+{
+    for (size_t k = 0; k < A->n; k++)
+        for (size_t i = 0; i < A->cf[k].nruns; i++)
+            if (A->cf[k].rows[i] == row)
+                return (long)k;
+    return -1;
+}
+
+/* Groups the rows of G by their parameters but the --over axes. Leaves A empty when there
+ * are no --over axes or every configuration ran once; -1 when out of memory. */
+static int acfgs_build(const lb *L, const size_t *grows, size_t n, long base_row, acfgs *A)
+{
+    const hs_sweep *s = L->s;
+    const hs_ctx *c = &L->c;
+    memset(A, 0, sizeof *A);
+    A->base = A->best_single = -1;
+    if (!c->nover || !n)
+        return 0;
+    int rc = -1;
+    size_t nskip = c->nby + c->nover, ncfg = 0;
+    long *skip = calloc(nskip, sizeof *skip);
+    size_t *cfg_of = calloc(n, sizeof *cfg_of), *fill = NULL;
+    double *v = NULL;
+    hs_strmap *map = hs_strmap_create(n);
+    A->cf = calloc(n, sizeof *A->cf);
+    A->rows = calloc(n, sizeof *A->rows);
+    if (!skip || !cfg_of || !map || !A->cf || !A->rows)
+        goto done;
+    for (size_t i = 0; i < c->nby; i++)
+        skip[i] = c->by[i];
+    for (size_t i = 0; i < c->nover; i++)
+        skip[c->nby + i] = c->over[i];
+    for (size_t i = 0; i < n; i++) {
+        size_t r = grows[i];
+        hs_buf key = { 0 };
+        param_key(s, r, skip, nskip, &key);
+        size_t at;
+        if (!hs_strmap_get(map, hs_buf_str(&key), &at)) {
+            at = ncfg++;
+            A->cf[at].first = r;
+            A->cf[at].first_index = sw_index(s, r);
+            if (hs_strmap_put(map, hs_buf_str(&key), at) < 0) {
+                hs_buf_free(&key);
+                goto done;
+            }
+        }
+        hs_buf_free(&key);
+        cfg_of[i] = at;
+        acfg *a = &A->cf[at];
+        a->nruns++;
+        a->nvalid += L->valid[r];
+        if (sw_index(s, r) < a->first_index) {
+            a->first = r;
+            a->first_index = sw_index(s, r);
+        }
+    }
+    A->n = ncfg;
+    if (ncfg == n) { /* every configuration ran once: nothing to average */
+        rc = 0;
+        acfgs_free(A);
+        A->base = A->best_single = -1;
+        goto done;
+    }
+    fill = calloc(ncfg, sizeof *fill);
+    if (!fill)
+        goto done;
+    size_t off = 0;
+    for (size_t k = 0; k < ncfg; k++) {
+        A->cf[k].rows = A->rows + off;
+        off += A->cf[k].nruns;
+    }
+    /* valid rows first, each part in ranking order */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            size_t r = grows[i];
+            if (L->valid[r] == (pass == 0))
+                A->cf[cfg_of[i]].rows[fill[cfg_of[i]]++] = r;
+        }
+    v = calloc(n, sizeof *v);
+    if (!v)
+        goto done;
+    for (size_t k = 0; k < ncfg; k++) {
+        acfg *a = &A->cf[k];
+        for (size_t i = 0; i < a->nvalid; i++)
+            v[i] = c->tcol[a->rows[i]];
+        a->mean = hs_stats_mean(v, a->nvalid);
+        for (size_t i = 0; i < a->nruns; i++)
+            hs_buf_printf(&a->ids, "%s%s", i ? "," : "", sw_run_id(s, a->rows[i]));
+    }
+    sort_across_lb = L;
+    qsort(A->cf, ncfg, sizeof *A->cf, cmp_across);
+    A->base = base_row >= 0 ? acfg_of(A, (size_t)base_row) : -1;
+    A->best_single = L->valid[grows[0]] ? acfg_of(A, grows[0]) : -1;
+    rc = 0;
+done:
+    if (rc < 0)
+        acfgs_free(A);
+    if (map)
+        hs_strmap_destroy(map);
+    free(skip);
+    free(cfg_of);
+    free(fill);
+    free(v);
+    return rc;
 }
 
 static double min_of(const double *v, size_t n)
@@ -472,86 +595,36 @@ static double max_of(const double *v, size_t n)
     return n ? m : NAN;
 }
 
-/* Per configuration (the parameters but the --over axes), the mean of the target over its
- * valid runs, ranked, with std, a 95% t interval and Welch's t-test against the baseline's
- * configuration. */
-static void section_across(lb *L, hs_dnode *g, const gctx *G)
+/* Values of a metric column over a configuration's valid runs; the count of finite ones. */
+static size_t acfg_values(const acfg *a, const double *col, double *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < a->nvalid; i++)
+        if (isfinite(col[a->rows[i]]))
+            out[k++] = col[a->rows[i]];
+    return k;
+}
+
+/* Per configuration, the mean of the target over its valid runs, ranked, with std, a 95% t
+ * interval and Welch's t-test against the baseline's configuration. */
+static void section_across(lb *L, hs_dnode *g, const gctx *G, const acfgs *A)
 {
     const hs_sweep *s = L->s;
     const hs_ctx *c = &L->c;
-    if (!c->nover || !G->n)
+    if (!A->n)
         return;
+    double *v = calloc(G->n, sizeof *v), *bv = calloc(G->n, sizeof *bv);
+    if (!v || !bv) {
+        free(v);
+        free(bv);
+        return;
+    }
     hs_buf over = { 0 };
     for (size_t i = 0; i < c->nover; i++)
         hs_buf_printf(&over, "%s%s", i ? ", " : "", s->pnames[c->over[i]]);
-    size_t nskip = c->nby + c->nover;
-    long *skip = calloc(nskip ? nskip : 1, sizeof *skip);
-    acfg *cf = calloc(G->n, sizeof *cf);
-    size_t *cfg_of = calloc(G->n, sizeof *cfg_of);
-    double *buf = calloc(G->n, sizeof *buf);
-    hs_strmap *map = hs_strmap_create(G->n);
-    size_t ncfg = 0;
+    const acfg *base = A->base >= 0 ? &A->cf[A->base] : NULL;
+    size_t nb = base ? acfg_values(base, c->tcol, bv) : 0;
     bool sec2 = c->secondary >= 0 && c->secondary != c->target;
-    if (!skip || !cf || !cfg_of || !buf || !map)
-        goto done;
-    for (size_t i = 0; i < c->nby; i++)
-        skip[i] = c->by[i];
-    for (size_t i = 0; i < c->nover; i++)
-        skip[c->nby + i] = c->over[i];
-    for (size_t i = 0; i < G->n; i++) {
-        size_t r = G->rows[i];
-        hs_buf key = { 0 };
-        param_key(s, r, skip, nskip, &key);
-        size_t at;
-        if (!hs_strmap_get(map, hs_buf_str(&key), &at)) {
-            at = ncfg++;
-            cf[at].first = r;
-            cf[at].first_index = sw_index(s, r);
-            hs_strmap_put(map, hs_buf_str(&key), at);
-        }
-        hs_buf_free(&key);
-        cfg_of[i] = at;
-        cf[at].nruns++;
-        if (sw_index(s, r) < cf[at].first_index) {
-            cf[at].first = r;
-            cf[at].first_index = sw_index(s, r);
-        }
-    }
-    if (ncfg == G->n) /* every configuration ran once: nothing to average */
-        goto done;
-    /* values: each configuration's slice of buf */
-    size_t off = 0;
-    for (size_t k = 0; k < ncfg; k++) {
-        cf[k].v = buf + off;
-        off += cf[k].nruns;
-    }
-    long base_cfg = -1;
-    for (size_t i = 0; i < G->n; i++) {
-        size_t r = G->rows[i];
-        acfg *a = &cf[cfg_of[i]];
-        hs_buf_printf(&a->ids, "%s%s", a->ids.len ? "," : "", sw_run_id(s, r));
-        if ((long)r == G->base_row)
-            base_cfg = (long)cfg_of[i];
-        if (!L->valid[r])
-            continue;
-        a->v[a->nvalid++] = c->tcol[r];
-        if (sec2 && isfinite(c->scol[r])) {
-            a->sum2 += c->scol[r];
-            a->n2++;
-        }
-    }
-    for (size_t k = 0; k < ncfg; k++)
-        cf[k].mean = hs_stats_mean(cf[k].v, cf[k].nvalid);
-    /* the best single run's configuration, before the sort moves them */
-    long best_single = L->valid[G->rows[0]] ? (long)cfg_of[0] : -1;
-    size_t best_single_first = best_single >= 0 ? cf[best_single].first : 0;
-    size_t base_first = base_cfg >= 0 ? cf[base_cfg].first : 0;
-    sort_across_lb = L;
-    qsort(cf, ncfg, sizeof *cf, cmp_across);
-    const acfg *base = NULL;
-    for (size_t k = 0; k < ncfg && base_cfg >= 0; k++)
-        if (cf[k].first == base_first)
-            base = &cf[k];
 
     hs_buf title = { 0 };
     hs_buf_printf(&title, "Ranking by the mean over %s", hs_buf_str(&over));
@@ -560,8 +633,7 @@ static void section_across(lb *L, hs_dnode *g, const gctx *G)
     hs_doc_field(sec, "over", NULL, dv_text(hs_buf_str(&over)));
     dkind dk = delta_kind(L, c->tcol, c->tname, G->rows, G->n);
     dkind dk2 = sec2 ? delta_kind(L, c->scol, c->sname, G->rows, G->n) : D_ABS;
-    size_t ncols = 13 + (sec2 ? 2 : 0);
-    hs_dnode *t = hs_doc_table(sec, "table", NULL, ncols);
+    hs_dnode *t = hs_doc_table(sec, "table", NULL, 13 + (sec2 ? 2 : 0));
     size_t col = 0;
     char ttl[300];
     hs_doc_col(t, col++, "rank", "rank", true, DC_BOTH);
@@ -589,9 +661,9 @@ static void section_across(lb *L, hs_dnode *g, const gctx *G)
     size_t rank = 0, shown = 0, partial = 0;
     double prev = NAN;
     const char *why_base = G->why_base ? G->why_base : !base ? "no baseline configuration" : NULL;
-    for (size_t k = 0; k < ncfg; k++) {
-        const acfg *a = &cf[k];
-        bool is_base = a == base;
+    for (size_t k = 0; k < A->n; k++) {
+        const acfg *a = &A->cf[k];
+        size_t n = acfg_values(a, c->tcol, v);
         partial += a->nvalid && a->nvalid < a->nruns;
         hs_doc_row(t);
         col = 0;
@@ -614,33 +686,37 @@ static void section_across(lb *L, hs_dnode *g, const gctx *G)
         const char *none = "no valid run";
         hs_doc_cell(t, col++, dv_num_why(a->mean, NF_METRIC, none));
         hs_doc_cell(t, col++,
-                    dv_num_why(hs_stats_std(a->v, a->nvalid, c->ddof), NF_METRIC,
-                               a->nvalid ? "too few valid runs for this ddof" : none));
+                    dv_num_why(hs_stats_std(v, n, c->ddof), NF_METRIC,
+                               n ? "too few valid runs for this ddof" : none));
         double half = NAN;
-        if (a->nvalid >= 2)
-            half = hs_stats_t_quantile(0.975, (double)a->nvalid - 1) *
-                   hs_stats_std(a->v, a->nvalid, 1) / sqrt((double)a->nvalid);
+        if (n >= 2)
+            half =
+                hs_stats_t_quantile(0.975, (double)n - 1) * hs_stats_std(v, n, 1) / sqrt((double)n);
         hs_doc_cell(t, col++, dv_num_why(half, NF_METRIC, "needs 2 valid runs"));
-        hs_doc_cell(t, col++, dv_num_why(min_of(a->v, a->nvalid), NF_METRIC, none));
-        hs_doc_cell(t, col++, dv_num_why(max_of(a->v, a->nvalid), NF_METRIC, none));
-        const char *wb = is_base ? "this is the baseline" : why_base;
-        if (!wb && !a->nvalid)
+        hs_doc_cell(t, col++, dv_num_why(min_of(v, n), NF_METRIC, none));
+        hs_doc_cell(t, col++, dv_num_why(max_of(v, n), NF_METRIC, none));
+        const char *wb = a == base ? "this is the baseline" : why_base;
+        if (!wb && !n)
             wb = none;
         hs_doc_cell(t, col++, delta_value(dk, a->mean, base ? base->mean : NAN, wb));
         hs_welch w = { NAN, NAN, NAN };
         const char *why_p = wb;
         if (!why_p) {
-            hs_stats_welch(a->v, a->nvalid, base->v, base->nvalid, &w);
+            hs_stats_welch(v, n, bv, nb, &w);
             if (isnan(w.p))
-                why_p = a->nvalid < 2 || base->nvalid < 2
-                            ? "needs 2 valid runs here and in the baseline"
-                            : "no spread over the runs here or in the baseline";
+                why_p = n < 2 || nb < 2 ? "needs 2 valid runs here and in the baseline"
+                                        : "no spread over the runs here or in the baseline";
         }
         hs_doc_cell(t, col++, dv_num_why(w.t, NF_DELTA, why_p));
         hs_doc_cell(t, col++, dv_num_why(w.p, NF_P, why_p));
         if (sec2) {
-            double m2 = a->n2 ? a->sum2 / (double)a->n2 : NAN;
-            double b2 = base && base->n2 ? base->sum2 / (double)base->n2 : NAN;
+            size_t n2 = acfg_values(a, c->scol, v);
+            double m2 = hs_stats_mean(v, n2);
+            double b2 = NAN;
+            if (base) {
+                size_t nb2 = acfg_values(base, c->scol, v);
+                b2 = hs_stats_mean(v, nb2);
+            }
             hs_doc_cell(t, col++, dv_num_why(m2, NF_METRIC, "not recorded"));
             const char *wb2 = wb ? wb : isnan(b2) ? "the baseline did not record it" : NULL;
             hs_doc_cell(t, col++, delta_value(dk2, m2, b2, wb2));
@@ -658,26 +734,19 @@ static void section_across(lb *L, hs_dnode *g, const gctx *G)
                     "%zu configuration%s had runs that were not valid: %s numbers are over the "
                     "n valid runs only, not all of them.",
                     partial, partial == 1 ? "" : "s", partial == 1 ? "its" : "their");
-    if (best_single >= 0 && ncfg && cf[0].nvalid && cf[0].first != best_single_first) {
+    if (A->best_single > 0 && A->cf[0].nvalid) {
         hs_buf a = { 0 }, b = { 0 };
-        make_label_skip(L, best_single_first, c->over, c->nover, &a);
-        make_label_skip(L, cf[0].first, c->over, c->nover, &b);
+        make_label_skip(L, A->cf[A->best_single].first, c->over, c->nover, &a);
+        make_label_skip(L, A->cf[0].first, c->over, c->nover, &b);
         hs_doc_note(sec,
                     "The best single run (%s) belongs to %s, but the best mean over %s is %s's.",
                     sw_run_id(s, G->rows[0]), hs_buf_str(&a), hs_buf_str(&over), hs_buf_str(&b));
         hs_buf_free(&a);
         hs_buf_free(&b);
     }
-done:
-    for (size_t k = 0; k < ncfg && cf; k++)
-        hs_buf_free(&cf[k].ids);
-    if (map)
-        hs_strmap_destroy(map);
-    free(skip);
-    free(cf);
-    free(cfg_of);
-    free(buf);
     hs_buf_free(&over);
+    free(v);
+    free(bv);
 }
 
 /* Configurations shown as columns in text: the baseline, then the valid ones in rank order. */
@@ -895,7 +964,68 @@ static int cmp_depth(const void *a, const void *b)
     return (x->d > y->d) - (x->d < y->d);
 }
 
-static void section_passkey(lb *L, hs_dnode *g, const gctx *G)
+/* Passkey retrieval by depth, the mean of each configuration over its valid runs: in percent
+ * for people, as shares (like the metrics) in JSON and CSV. */
+static void passkey_means(const lb *L, hs_dnode *sec, const acfgs *A, const depth *ds, size_t nd,
+                          long overall)
+{
+    const hs_sweep *s = L->s;
+    const hs_ctx *c = &L->c;
+    size_t most = 1;
+    for (size_t k = 0; k < A->n; k++)
+        most = A->cf[k].nruns > most ? A->cf[k].nruns : most;
+    double *v = calloc(most, sizeof *v);
+    if (!v)
+        return;
+    hs_dnode *tabs[2];
+    for (int w = 0; w < 2; w++) {
+        hs_dnode *t = tabs[w] = hs_doc_table(sec, "by_config", NULL, 4 + nd);
+        hs_doc_table_role(t, w == 0 ? DC_TEXT_ONLY : DC_DATA_ONLY);
+        hs_doc_col(t, 0, "config", "configuration", false, DC_BOTH);
+        hs_doc_col(t, 1, "run_ids", "runs", false, DC_DATA_ONLY);
+        hs_doc_col(t, 2, "n", "n", true, DC_BOTH);
+        for (size_t i = 0; i < nd; i++) {
+            char title[64];
+            snprintf(title, sizeof title, "depth %g%%", ds[i].d * 100);
+            hs_doc_col(t, 3 + i, s->mnames[ds[i].m], title, true, DC_BOTH);
+        }
+        hs_doc_col(t, 3 + nd, "overall", "overall", true, DC_BOTH);
+    }
+    for (size_t k = 0; k < A->n; k++) {
+        const acfg *a = &A->cf[k];
+        hs_buf lab = { 0 };
+        make_label_skip(L, a->first, c->over, c->nover, &lab);
+        double mean[33];
+        for (size_t i = 0; i <= nd; i++) {
+            long m = i < nd ? ds[i].m : overall;
+            mean[i] = m >= 0 ? hs_stats_mean(v, acfg_values(a, s->mcols[m], v)) : NAN;
+        }
+        const char *why = a->nvalid ? "not recorded" : "no valid run";
+        for (int w = 0; w < 2; w++) {
+            hs_dnode *t = tabs[w];
+            hs_doc_row(t);
+            hs_doc_cell(t, 0, dv_text(hs_buf_str(&lab)));
+            hs_doc_cell(t, 1, dv_text(hs_buf_str(&a->ids)));
+            hs_doc_cell(t, 2, dv_int((long long)a->nvalid));
+            for (size_t i = 0; i <= nd; i++)
+                hs_doc_cell(t, 3 + i,
+                            w == 0 ? dv_num_why(mean[i] * 100, NF_PCT, why)
+                                   : dv_num_why(mean[i], NF_METRIC, why));
+        }
+        hs_buf_free(&lab);
+    }
+    hs_buf over = { 0 };
+    for (size_t i = 0; i < c->nover; i++)
+        hs_buf_printf(&over, "%s%s", i ? ", " : "", s->pnames[c->over[i]]);
+    hs_doc_note(sec,
+                "Each row is the mean over %s of a configuration's valid runs (n), in the order of "
+                "the ranking by the mean; JSON and CSV also list every run.",
+                hs_buf_str(&over));
+    hs_buf_free(&over);
+    free(v);
+}
+
+static void section_passkey(lb *L, hs_dnode *g, const gctx *G, const acfgs *A)
 {
     const hs_sweep *s = L->s;
     depth ds[32];
@@ -928,8 +1058,11 @@ static void section_passkey(lb *L, hs_dnode *g, const gctx *G)
     if (!cfg)
         return;
     size_t nc = table_configs(L, G, cfg);
+    if (A->n)
+        passkey_means(L, sec, A, ds, nd, overall);
     hs_dnode *tabs[2];
-    for (int w = 0; w < 2; w++) {
+    int w0 = A->n ? 1 : 0; /* with means over seeds, text shows those, not every run */
+    for (int w = w0; w < 2; w++) {
         hs_dnode *t = tabs[w] = hs_doc_table(sec, "table", NULL, 3 + nd);
         hs_doc_table_role(t, w == 0 ? DC_TEXT_ONLY : DC_DATA_ONLY);
         hs_doc_col(t, 0, "config", "configuration", false, DC_BOTH);
@@ -946,7 +1079,7 @@ static void section_passkey(lb *L, hs_dnode *g, const gctx *G)
         size_t r = cfg[k];
         double nk = keys >= 0 ? s->mcols[keys][r] : NAN;
         double ov = overall >= 0 ? s->mcols[overall][r] : NAN;
-        for (int w = 0; w < 2; w++) {
+        for (int w = w0; w < 2; w++) {
             hs_dnode *t = tabs[w];
             hs_doc_row(t);
             hs_doc_cell(t, 0, dv_text(L->labels[r]));
@@ -974,7 +1107,7 @@ static void section_passkey(lb *L, hs_dnode *g, const gctx *G)
                                : dv_num_why(ov * 100, NF_PCT, "not recorded"));
         }
     }
-    if (keys >= 0)
+    if (keys >= 0 && !A->n)
         hs_doc_note(sec, "k/N: keys retrieved of N (%s); \xE2\x9C\x85 all, \xE2\x9D\x8C none.",
                     s->mnames[keys]);
     free(cfg);
@@ -1366,12 +1499,18 @@ int hs_analyze_leaderboard(const hs_sweep *s, const hs_analyze_opts *o, FILE *ou
                         "%zu valid baseline runs in this group; deltas are against the best of "
                         "them (%s).",
                         nb_valid, sw_run_id(s, (size_t)G.base_row));
+        acfgs A;
+        if (acfgs_build(&L, order, n, G.base_row, &A) < 0) {
+            hs_err(err, "out of memory");
+            goto done;
+        }
         section_ranking(&L, g, &G);
-        section_across(&L, g, &G);
+        section_across(&L, g, &G, &A);
         section_tasks(&L, g, &G);
-        section_passkey(&L, g, &G);
+        section_passkey(&L, g, &G, &A);
         section_failed(&L, g, &G);
         section_integrity(&L, g, &G, (const char *const *)dups, dup_rows, ndup);
+        acfgs_free(&A);
     }
     rc = hs_doc_write(doc, out, o->format, err);
 done:

@@ -486,6 +486,7 @@ cmp <(sed -n '/^Ranking by the mean/,/^Per-task/p' seeds.txt) \
     <(sed -n '/^Ranking by the mean/,/^Per-task/p' seeds_noby.txt) ||
     fail "--by none changed the ranking by the mean of a one-model sweep"
 grep -q "Ranking by the mean over seed" seeds.txt || fail "no ranking by the mean in text"
+grep -q "Each row is the mean over seed" seeds.txt || fail "no passkey means in text"
 expect_exit 2 "$AN" leaderboard "$SEEDS" --over method
 grep -q "is the method axis" last.err || fail "--over method: $(cat last.err)"
 expect_exit 2 "$AN" leaderboard "$SEEDS" --over nope
@@ -507,6 +508,10 @@ with h5py.File(sys.argv[1], "r") as f:
     vals = f["metrics/values"][:len(df), :len(names)]
 df["acc"] = vals[:, names.index("acc")]
 df["ppl"] = vals[:, names.index("ppl")]
+pk = ["results/kv/passkey_retrieval/depth_accuracy/" + d for d in ("0.1", "0.5", "0.9")]
+pk.append("results/kv/passkey_retrieval/accuracy")
+for m in pk:
+    df[m] = vals[:, names.index(m)]
 assert len(df) == 4 * (1 + 2 + 4 + 1), len(df)
 df["config"] = [(r.method, r.seq, r.samples) for r in df.itertuples()]
 df["valid"] = (df.status == "ok") & np.isfinite(df.acc)
@@ -558,6 +563,17 @@ def check(path, ddof):
         close(row["welch_t"], float(w.statistic), "welch t")
         close(row["p_welch"], float(w.pvalue), "welch p")
         n += 4
+    # passkey by depth: each configuration's mean, in the order of the ranking by the mean;
+    # every run is still listed
+    byc = g["passkey"]["by_config"]
+    assert [r["config"] for r in byc] == [r["config"] for r in rows]
+    for r, c in zip(byc, order):
+        v = cfgs[c][cfgs[c].valid]
+        assert r["n"] == len(v)
+        for m in pk:
+            close(r[m if m in r else "overall"], v[m].mean() if len(v) else None, "passkey mean " + m)
+            n += 1
+    assert len(g["passkey"]["table"]) == df.valid.sum()
     notes = " ".join(g["across"]["notes"])
     assert "2 configurations had runs that were not valid" in notes, notes
     # the best single run is a taylor run, the best mean is fp16's (taylor's seed noise)
