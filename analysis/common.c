@@ -1,5 +1,5 @@
 /* Helpers the reports share: resolving metric and axis names, classifying metrics, the
- * --avg averages. */
+ * --avg averages, summaries of values. */
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -435,4 +435,28 @@ void hs_avg_describe(const hs_sweep *s, const hs_avg *a, hs_dnode *parent)
                     "than an average of fewer tasks.",
                     a->missing, a->missing == 1 ? "" : "s",
                     a->missing == 1 ? "it has" : "they have");
+}
+
+void hs_summarize(const double *v, size_t n, int ddof, hs_summary *out)
+{
+    out->n = n;
+    out->mean = hs_stats_mean(v, n);
+    out->std = hs_stats_std(v, n, ddof);
+    out->min = out->max = NAN;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || v[i] < out->min)
+            out->min = v[i];
+        if (i == 0 || v[i] > out->max)
+            out->max = v[i];
+    }
+}
+
+const char *hs_std_why(size_t n, int ddof)
+{
+    if (n == 0)
+        return "no valid run";
+    if ((size_t)ddof >= n)
+        return ddof == 1 ? "one run: a sample std (ddof=1) needs two"
+                         : "too few runs for this ddof";
+    return NULL;
 }

@@ -85,14 +85,9 @@ int hs_ctx_over(hs_ctx *c, hs_error *err)
     size_t n = 0;
     bool asked = c->o->over || (c->an && c->an->over);
     long seed = sw_param_find(s, "seed");
-    if (!asked && seed >= 0) {
-        /* the default never clashes: a seed axis that groups or names methods is left alone */
-        bool clash = seed == c->method;
-        for (size_t j = 0; j < c->nby; j++)
-            clash |= seed == c->by[j];
-        if (clash)
-            return 0;
-    }
+    /* the default never clashes: a seed axis that groups or names methods is left alone */
+    if (!asked && seed >= 0 && (seed == c->method || hs_axis_in(c->by, c->nby, seed)))
+        return 0;
     if (resolve_axes(c, c->o->over, "--over", c->an ? c->an->over : NULL,
                      "analysis.over of the grid", "seed",
                      "Repeated over the axis 'seed' (the default when a sweep has one; --over to "
@@ -102,9 +97,9 @@ int hs_ctx_over(hs_ctx *c, hs_error *err)
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        const char *clash = over[i] == c->method ? "the method axis" : NULL;
-        for (size_t j = 0; j < c->nby && !clash; j++)
-            clash = over[i] == c->by[j] ? "a --by axis" : NULL;
+        const char *clash = over[i] == c->method                 ? "the method axis"
+                            : hs_axis_in(c->by, c->nby, over[i]) ? "a --by axis"
+                                                                 : NULL;
         if (clash) {
             hs_err(err,
                    "--over %s: '%s' is %s; an axis averaged over cannot also tell "
@@ -299,11 +294,8 @@ void hs_row_params(const hs_sweep *s, size_t row, const long *skip, size_t nskip
 {
     bool first = true;
     for (size_t k = 0; k < s->nparams; k++) {
-        bool skipped = false;
-        for (size_t i = 0; i < nskip; i++)
-            skipped |= skip[i] == (long)k;
         hs_value v;
-        if (skipped || !sw_param(s, k, row, &v))
+        if (hs_axis_in(skip, nskip, (long)k) || !sw_param(s, k, row, &v))
             continue;
         hs_buf_printf(b, "%s%s=", first ? "" : ", ", s->pnames[k]);
         hs_value_put_text(b, &v);

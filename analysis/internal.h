@@ -202,6 +202,24 @@ void hs_avg_free(hs_avg *a);
 /* Adds the "Averages" section listing what went into the average. */
 void hs_avg_describe(const hs_sweep *s, const hs_avg *a, hs_dnode *parent);
 
+/* n, mean, std (with ddof), min and max of n values; NaN where undefined. */
+typedef struct hs_summary {
+    size_t n;
+    double mean, std, min, max;
+} hs_summary;
+void hs_summarize(const double *v, size_t n, int ddof, hs_summary *out);
+/* Why a std of n values with this ddof is undefined, or NULL when it is defined. */
+const char *hs_std_why(size_t n, int ddof);
+
+/* True if axis k is among the n axes. */
+static inline bool hs_axis_in(const long *axes, size_t n, long k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (axes[i] == k)
+            return true;
+    return false;
+}
+
 /* Split a comma-separated list (spaces trimmed, empties dropped). Caller frees with
  * hs_strv_free. */
 char **hs_strv_split(const char *s, size_t *n);

@@ -87,10 +87,8 @@ static void make_label_skip(const lb *L, size_t row, const long *skip, size_t ns
     bool first = true;
     for (size_t i = 0; i < L->nlabel_axes; i++) {
         hs_value v;
-        bool skipped = false;
-        for (size_t j = 0; j < nskip; j++)
-            skipped |= skip[j] == L->label_axes[i];
-        if (skipped || L->label_axes[i] == head || !sw_param(s, (size_t)L->label_axes[i], row, &v))
+        if (hs_axis_in(skip, nskip, L->label_axes[i]) || L->label_axes[i] == head ||
+            !sw_param(s, (size_t)L->label_axes[i], row, &v))
             continue;
         hs_buf_printf(b, "%s%s=", first ? " " : ", ", s->pnames[L->label_axes[i]]);
         hs_value_put_text(b, &v);
@@ -110,10 +108,7 @@ static void param_key(const hs_sweep *s, size_t r, const long *skip, size_t nski
 {
     for (size_t k = 0; k < s->nparams; k++) {
         hs_value v;
-        bool skipped = false;
-        for (size_t j = 0; j < nskip; j++)
-            skipped |= skip[j] == (long)k;
-        if (skipped || !sw_param(s, k, r, &v))
+        if (hs_axis_in(skip, nskip, (long)k) || !sw_param(s, k, r, &v))
             continue;
         hs_buf_printf(key, "%s=", s->pnames[k]);
         if (v.type == HS_INT)
@@ -441,7 +436,8 @@ typedef struct acfg {
     size_t nvalid;
     size_t *rows; /* nruns rows, the valid ones first */
     double mean;  /* of the target over the valid rows */
-    hs_buf ids;
+    hs_buf ids;   /* its run ids, comma-separated */
+    hs_buf label; /* its label, without the --over axes */
 } acfg;
 
 typedef struct acfgs {
@@ -450,12 +446,16 @@ typedef struct acfgs {
     long base;        /* the configuration of the baseline run, -1 if none */
     long best_single; /* the configuration of the best single run, -1 if none is valid */
     size_t *rows;     /* storage of the configurations' rows */
+    hs_buf over;      /* the --over axes, for titles and notes */
 } acfgs;
 
 static void acfgs_free(acfgs *A)
 {
-    for (size_t k = 0; k < A->n; k++)
+    for (size_t k = 0; k < A->n; k++) {
         hs_buf_free(&A->cf[k].ids);
+        hs_buf_free(&A->cf[k].label);
+    }
+    hs_buf_free(&A->over);
     free(A->cf);
     free(A->rows);
     memset(A, 0, sizeof *A);
@@ -479,6 +479,16 @@ static long acfg_of(const acfgs *A, size_t row)
             if (A->cf[k].rows[i] == row)
                 return (long)k;
     return -1;
+}
+
+/* Values of a metric column over a configuration's valid runs; the count of finite ones. */
+static size_t acfg_values(const acfg *a, const double *col, double *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < a->nvalid; i++)
+        if (isfinite(col[a->rows[i]]))
+            out[k++] = col[a->rows[i]];
+    return k;
 }
 
 /* Groups the rows of G by their parameters but the --over axes. Leaves A empty when there
@@ -556,12 +566,13 @@ static int acfgs_build(const lb *L, const size_t *grows, size_t n, long base_row
         goto done;
     for (size_t k = 0; k < ncfg; k++) {
         acfg *a = &A->cf[k];
-        for (size_t i = 0; i < a->nvalid; i++)
-            v[i] = c->tcol[a->rows[i]];
-        a->mean = hs_stats_mean(v, a->nvalid);
+        a->mean = hs_stats_mean(v, acfg_values(a, c->tcol, v));
         for (size_t i = 0; i < a->nruns; i++)
             hs_buf_printf(&a->ids, "%s%s", i ? "," : "", sw_run_id(s, a->rows[i]));
+        make_label_skip(L, a->first, c->over, c->nover, &a->label);
     }
+    for (size_t i = 0; i < c->nover; i++)
+        hs_buf_printf(&A->over, "%s%s", i ? ", " : "", s->pnames[c->over[i]]);
     sort_across_lb = L;
     qsort(A->cf, ncfg, sizeof *A->cf, cmp_across);
     A->base = base_row >= 0 ? acfg_of(A, (size_t)base_row) : -1;
@@ -579,32 +590,6 @@ done:
     return rc;
 }
 
-static double min_of(const double *v, size_t n)
-{
-    double m = INFINITY;
-    for (size_t i = 0; i < n; i++)
-        m = v[i] < m ? v[i] : m;
-    return n ? m : NAN;
-}
-
-static double max_of(const double *v, size_t n)
-{
-    double m = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        m = v[i] > m ? v[i] : m;
-    return n ? m : NAN;
-}
-
-/* Values of a metric column over a configuration's valid runs; the count of finite ones. */
-static size_t acfg_values(const acfg *a, const double *col, double *out)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < a->nvalid; i++)
-        if (isfinite(col[a->rows[i]]))
-            out[k++] = col[a->rows[i]];
-    return k;
-}
-
 /* Per configuration, the mean of the target over its valid runs, ranked, with std, a 95% t
  * interval and Welch's t-test against the baseline's configuration. */
 static void section_across(lb *L, hs_dnode *g, const gctx *G, const acfgs *A)
@@ -619,18 +604,16 @@ static void section_across(lb *L, hs_dnode *g, const gctx *G, const acfgs *A)
         free(bv);
         return;
     }
-    hs_buf over = { 0 };
-    for (size_t i = 0; i < c->nover; i++)
-        hs_buf_printf(&over, "%s%s", i ? ", " : "", s->pnames[c->over[i]]);
+    const char *over = hs_buf_str(&A->over);
     const acfg *base = A->base >= 0 ? &A->cf[A->base] : NULL;
     size_t nb = base ? acfg_values(base, c->tcol, bv) : 0;
     bool sec2 = c->secondary >= 0 && c->secondary != c->target;
 
     hs_buf title = { 0 };
-    hs_buf_printf(&title, "Ranking by the mean over %s", hs_buf_str(&over));
+    hs_buf_printf(&title, "Ranking by the mean over %s", over);
     hs_dnode *sec = hs_doc_section(g, "across", hs_buf_str(&title));
     hs_buf_free(&title);
-    hs_doc_field(sec, "over", NULL, dv_text(hs_buf_str(&over)));
+    hs_doc_field(sec, "over", NULL, dv_text(over));
     dkind dk = delta_kind(L, c->tcol, c->tname, G->rows, G->n);
     dkind dk2 = sec2 ? delta_kind(L, c->scol, c->sname, G->rows, G->n) : D_ABS;
     hs_dnode *t = hs_doc_table(sec, "table", NULL, 13 + (sec2 ? 2 : 0));
@@ -664,6 +647,8 @@ static void section_across(lb *L, hs_dnode *g, const gctx *G, const acfgs *A)
     for (size_t k = 0; k < A->n; k++) {
         const acfg *a = &A->cf[k];
         size_t n = acfg_values(a, c->tcol, v);
+        hs_summary sm;
+        hs_summarize(v, n, c->ddof, &sm);
         partial += a->nvalid && a->nvalid < a->nruns;
         hs_doc_row(t);
         col = 0;
@@ -676,25 +661,20 @@ static void section_across(lb *L, hs_dnode *g, const gctx *G, const acfgs *A)
         } else {
             hs_doc_cell(t, col++, dv_null("not ranked: no valid run"));
         }
-        hs_buf lab = { 0 };
-        make_label_skip(L, a->first, c->over, c->nover, &lab);
-        hs_doc_cell(t, col++, dv_text(hs_buf_str(&lab)));
-        hs_buf_free(&lab);
+        hs_doc_cell(t, col++, dv_text(hs_buf_str(&a->label)));
         hs_doc_cell(t, col++, dv_text(hs_buf_str(&a->ids)));
         hs_doc_cell(t, col++, dv_int((long long)a->nvalid));
         hs_doc_cell(t, col++, dv_int((long long)a->nruns));
         const char *none = "no valid run";
-        hs_doc_cell(t, col++, dv_num_why(a->mean, NF_METRIC, none));
-        hs_doc_cell(t, col++,
-                    dv_num_why(hs_stats_std(v, n, c->ddof), NF_METRIC,
-                               n ? "too few valid runs for this ddof" : none));
+        hs_doc_cell(t, col++, dv_num_why(sm.mean, NF_METRIC, none));
+        hs_doc_cell(t, col++, dv_num_why(sm.std, NF_METRIC, hs_std_why(n, c->ddof)));
         double half = NAN;
         if (n >= 2)
             half =
                 hs_stats_t_quantile(0.975, (double)n - 1) * hs_stats_std(v, n, 1) / sqrt((double)n);
         hs_doc_cell(t, col++, dv_num_why(half, NF_METRIC, "needs 2 valid runs"));
-        hs_doc_cell(t, col++, dv_num_why(min_of(v, n), NF_METRIC, none));
-        hs_doc_cell(t, col++, dv_num_why(max_of(v, n), NF_METRIC, none));
+        hs_doc_cell(t, col++, dv_num_why(sm.min, NF_METRIC, none));
+        hs_doc_cell(t, col++, dv_num_why(sm.max, NF_METRIC, none));
         const char *wb = a == base ? "this is the baseline" : why_base;
         if (!wb && !n)
             wb = none;
@@ -728,23 +708,17 @@ static void section_across(lb *L, hs_dnode *g, const gctx *G, const acfgs *A)
                 "with the sample std s. p: Welch's two-sided t-test of the runs against the "
                 "baseline's (as scipy.stats.ttest_ind(equal_var=False)). With few runs a "
                 "difference with a large p is within the noise of %s.",
-                hs_buf_str(&over), c->ddof, hs_buf_str(&over));
+                over, c->ddof, over);
     if (partial)
         hs_doc_note(sec,
                     "%zu configuration%s had runs that were not valid: %s numbers are over the "
                     "n valid runs only, not all of them.",
                     partial, partial == 1 ? "" : "s", partial == 1 ? "its" : "their");
-    if (A->best_single > 0 && A->cf[0].nvalid) {
-        hs_buf a = { 0 }, b = { 0 };
-        make_label_skip(L, A->cf[A->best_single].first, c->over, c->nover, &a);
-        make_label_skip(L, A->cf[0].first, c->over, c->nover, &b);
+    if (A->best_single > 0 && A->cf[0].nvalid)
         hs_doc_note(sec,
                     "The best single run (%s) belongs to %s, but the best mean over %s is %s's.",
-                    sw_run_id(s, G->rows[0]), hs_buf_str(&a), hs_buf_str(&over), hs_buf_str(&b));
-        hs_buf_free(&a);
-        hs_buf_free(&b);
-    }
-    hs_buf_free(&over);
+                    sw_run_id(s, G->rows[0]), hs_buf_str(&A->cf[A->best_single].label), over,
+                    hs_buf_str(&A->cf[0].label));
     free(v);
     free(bv);
 }
@@ -970,7 +944,6 @@ static void passkey_means(const lb *L, hs_dnode *sec, const acfgs *A, const dept
                           long overall)
 {
     const hs_sweep *s = L->s;
-    const hs_ctx *c = &L->c;
     size_t most = 1;
     for (size_t k = 0; k < A->n; k++)
         most = A->cf[k].nruns > most ? A->cf[k].nruns : most;
@@ -993,8 +966,6 @@ static void passkey_means(const lb *L, hs_dnode *sec, const acfgs *A, const dept
     }
     for (size_t k = 0; k < A->n; k++) {
         const acfg *a = &A->cf[k];
-        hs_buf lab = { 0 };
-        make_label_skip(L, a->first, c->over, c->nover, &lab);
         double mean[33];
         for (size_t i = 0; i <= nd; i++) {
             long m = i < nd ? ds[i].m : overall;
@@ -1004,7 +975,7 @@ static void passkey_means(const lb *L, hs_dnode *sec, const acfgs *A, const dept
         for (int w = 0; w < 2; w++) {
             hs_dnode *t = tabs[w];
             hs_doc_row(t);
-            hs_doc_cell(t, 0, dv_text(hs_buf_str(&lab)));
+            hs_doc_cell(t, 0, dv_text(hs_buf_str(&a->label)));
             hs_doc_cell(t, 1, dv_text(hs_buf_str(&a->ids)));
             hs_doc_cell(t, 2, dv_int((long long)a->nvalid));
             for (size_t i = 0; i <= nd; i++)
@@ -1012,16 +983,11 @@ static void passkey_means(const lb *L, hs_dnode *sec, const acfgs *A, const dept
                             w == 0 ? dv_num_why(mean[i] * 100, NF_PCT, why)
                                    : dv_num_why(mean[i], NF_METRIC, why));
         }
-        hs_buf_free(&lab);
     }
-    hs_buf over = { 0 };
-    for (size_t i = 0; i < c->nover; i++)
-        hs_buf_printf(&over, "%s%s", i ? ", " : "", s->pnames[c->over[i]]);
     hs_doc_note(sec,
                 "Each row is the mean over %s of a configuration's valid runs (n), in the order of "
                 "the ranking by the mean; JSON and CSV also list every run.",
-                hs_buf_str(&over));
-    hs_buf_free(&over);
+                hs_buf_str(&A->over));
     free(v);
 }
 

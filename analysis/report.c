@@ -9,35 +9,6 @@
 #include "internal.h"
 #include "result.h"
 
-typedef struct summary {
-    size_t n;
-    double mean, std, min, max;
-} summary;
-
-static void summarize(const double *v, size_t n, int ddof, summary *out)
-{
-    out->n = n;
-    out->mean = hs_stats_mean(v, n);
-    out->std = hs_stats_std(v, n, ddof);
-    out->min = out->max = NAN;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0 || v[i] < out->min)
-            out->min = v[i];
-        if (i == 0 || v[i] > out->max)
-            out->max = v[i];
-    }
-}
-
-static const char *std_why(size_t n, int ddof)
-{
-    if (n == 0)
-        return "no valid run";
-    if ((size_t)ddof >= n)
-        return ddof == 1 ? "one run: a sample std (ddof=1) needs two"
-                         : "too few runs for this ddof";
-    return NULL;
-}
-
 /* The report's state for one invocation. */
 typedef struct rep {
     hs_ctx c;
@@ -321,12 +292,12 @@ static size_t gather_level(rep *R, const buckets *b, size_t l, size_t *best_row)
     return k;
 }
 
-static void stats_cells(hs_dnode *t, size_t col, const summary *sm, int ddof)
+static void stats_cells(hs_dnode *t, size_t col, const hs_summary *sm, int ddof)
 {
     const char *none = sm->n ? NULL : "no valid run";
     hs_doc_cell(t, col, dv_int((long long)sm->n));
     hs_doc_cell(t, col + 1, dv_num_why(sm->mean, NF_METRIC, none));
-    hs_doc_cell(t, col + 2, dv_num_why(sm->std, NF_METRIC, std_why(sm->n, ddof)));
+    hs_doc_cell(t, col + 2, dv_num_why(sm->std, NF_METRIC, hs_std_why(sm->n, ddof)));
     hs_doc_cell(t, col + 3, dv_num_why(sm->min, NF_METRIC, none));
     hs_doc_cell(t, col + 4, dv_num_why(sm->max, NF_METRIC, none));
 }
@@ -385,8 +356,8 @@ static int section_methods(rep *R, hs_dnode *g, const size_t *rows, size_t n, hs
     for (size_t l = 0; l < lv.nlev; l++) {
         size_t brow;
         size_t k = gather_level(R, &bk, l, &brow);
-        summary sm;
-        summarize(R->x, k, c->ddof, &sm);
+        hs_summary sm;
+        hs_summarize(R->x, k, c->ddof, &sm);
         hs_doc_row(t);
         hs_doc_cell(t, 0, dv_text(lv.labels[l]));
         hs_doc_cell(t, 1, dv_int((long long)lv.count[l]));
@@ -463,8 +434,8 @@ static int section_params(rep *R, hs_dnode *g, const size_t *rows, size_t n, hs_
         for (size_t l = 0; l < lv.nlev; l++) {
             size_t brow;
             size_t cnt = gather_level(R, &bk, l, &brow);
-            summary sm;
-            summarize(R->x, cnt, c->ddof, &sm);
+            hs_summary sm;
+            hs_summarize(R->x, cnt, c->ddof, &sm);
             hs_doc_row(t);
             hs_value v;
             if (sw_param(s, (size_t)k, lv.first[l], &v))
@@ -816,8 +787,8 @@ static int section_integer(rep *R, hs_dnode *g, const size_t *rows, size_t n, co
                 if (R->valid[rr] && col[rr] == vals[k].v)
                     R->x[m++] = c->tcol[rr];
             }
-            summary sm;
-            summarize(R->x, m, c->ddof, &sm);
+            hs_summary sm;
+            hs_summarize(R->x, m, c->ddof, &sm);
             hs_doc_row(t);
             hs_doc_cell(t, 0, dv_int((long long)vals[k].v));
             stats_cells(t, 1, &sm, c->ddof);
