@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attempt.h"
 #include "buf.h"
 #include "gpu.h"
 #include "log.h"
@@ -45,7 +46,10 @@ struct sink {
 struct hs_runner {
     hs_task task; /* deep copy */
     hs_runner_ctx ctx;
-    pid_t pid;
+    pid_t pid;     /* the supervisor: leader of the run's process group */
+    pid_t cmd_pid; /* the command itself, under the supervisor */
+    int lock_fd;   /* RUN_DIR/.lock, held for the whole attempt */
+    bool foreign;  /* another attempt holds the run directory: touch nothing in it */
     int out_fd, err_fd;
     int pid_fd;  /* readable when the child exits (Linux pidfd), or -1 */
     int idle_ms; /* the next sleep when there is nothing to poll */
@@ -372,6 +376,8 @@ static void remove_stale_results(const hs_task *t)
 
 static void rotate_logs(const hs_task *t)
 {
+    /* the directory of an attempt in progress holds no finished record of it */
+    hs_attempt_rotate(t->run_dir, t->attempt - 1);
     if (t->attempt <= 1)
         return;
     const char *names[] = { "stdout", "stderr" };
@@ -385,6 +391,182 @@ static void rotate_logs(const hs_task *t)
 
 static hs_runner *failed_start(hs_runner *r, int status, const char *fc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* hypersweep-supervise: $HYPERSWEEP_SUPERVISOR, else next to the hypersweep binary, else
+ * where the build put it. */
+static int supervisor_path(const hs_runner_ctx *ctx, char *out, size_t cap)
+{
+    const char *env = getenv("HYPERSWEEP_SUPERVISOR");
+    if (env && env[0]) {
+        snprintf(out, cap, "%s", env);
+        return access(out, X_OK);
+    }
+    char exe[PATH_MAX];
+    if (ctx->self_exe && ctx->self_exe[0]) {
+        snprintf(exe, sizeof exe, "%s", ctx->self_exe);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+    }
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+        *slash = '\0';
+        snprintf(out, cap, "%s/hypersweep-supervise", exe);
+        if (access(out, X_OK) == 0)
+            return 0;
+    }
+#ifdef HS_SUPERVISOR_BUILD_PATH
+    snprintf(out, cap, "%s", HS_SUPERVISOR_BUILD_PATH);
+    if (access(out, X_OK) == 0)
+        return 0;
+#endif
+    snprintf(out, cap, "%s/hypersweep-supervise", slash ? exe : ".");
+    return -1;
+}
+
+/* Another attempt holds RUN_DIR/.lock. On this host it is an orphan of a master or worker
+ * that died (its supervisor should have killed it; this is the backstop): kill its process
+ * group and take the lock. On another host it cannot be killed from here: report it. Returns
+ * the lock, or -1 with *why filled. */
+static int take_over(hs_runner *r, char *why, size_t cap)
+{
+    const hs_task *t = &r->task;
+    hs_attempt_marker m;
+    hs_error e;
+    int known = hs_attempt_read_marker(t->run_dir, &m, &e);
+    const char *host = r->ctx.host ? r->ctx.host : "";
+    if (known == 1 && strcmp(m.host, host) != 0) {
+        char stamp[32];
+        snprintf(why, cap,
+                 "attempt %d of this run is still running on host %s (pid %ld, since %s) and "
+                 "holds its run directory; not started. Stop it there, then resume",
+                 m.attempt, m.host, m.pid, hs_iso_time(m.started, stamp));
+        return -1;
+    }
+    if (known == 1 && m.pgid > 1) {
+        kill(-(pid_t)m.pgid, SIGKILL);
+        hs_log_warn("run %s: attempt %d was still running here (process group %ld, an orphan "
+                    "of a sweep that died): killed it",
+                    t->run_id, m.attempt, m.pgid);
+    }
+    int fd = hs_attempt_lock_wait(t->run_dir, 10.0, &e);
+    if (fd < 0)
+        snprintf(why, cap,
+                 "another attempt of this run holds %s/.lock%s and did not let go within 10 s; "
+                 "not started",
+                 t->run_dir, known == 1 ? "" : " (it left no running.json saying where it runs)");
+    return fd;
+}
+
+/* Start the command under hypersweep-supervise, which leads the run's process group and
+ * kills it when this process dies. Returns 0, or an errno (of the command's exec, or of
+ * starting the supervisor) with *what saying which. */
+static int spawn_supervised(hs_runner *r, char *const *argv, char **env, int out_w, int err_w,
+                            const char **what)
+{
+    const hs_task *t = &r->task;
+    char sup[PATH_MAX];
+    *what = "supervisor";
+    if (supervisor_path(&r->ctx, sup, sizeof sup) < 0)
+        return ENOENT;
+    int st[2];
+    if (pipe2(st, O_CLOEXEC) < 0)
+        return errno;
+    char parent[32], status_fd[16], lock_fd[16];
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    snprintf(status_fd, sizeof status_fd, "%d", 3);
+    snprintf(lock_fd, sizeof lock_fd, "%d", 4);
+    size_t argc = 0;
+    while (argv[argc])
+        argc++;
+    char **sargv = calloc(argc + 10, sizeof *sargv);
+    if (!sargv) {
+        close(st[0]);
+        close(st[1]);
+        return ENOMEM;
+    }
+    size_t k = 0;
+    sargv[k++] = sup;
+    sargv[k++] = "--parent";
+    sargv[k++] = parent;
+    sargv[k++] = "--status-fd";
+    sargv[k++] = status_fd;
+    if (r->lock_fd >= 0) {
+        sargv[k++] = "--lock-fd";
+        sargv[k++] = lock_fd;
+    }
+    sargv[k++] = "--";
+    for (size_t i = 0; i < argc; i++)
+        sargv[k++] = argv[i];
+    sargv[k] = NULL;
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_w, 1);
+    posix_spawn_file_actions_adddup2(&fa, err_w, 2);
+    posix_spawn_file_actions_adddup2(&fa, st[1], 3);
+    if (r->lock_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, r->lock_fd, 4);
+    posix_spawn_file_actions_addchdir_np(&fa, t->workdir);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawn(&r->pid, sup, &fa, &attr, sargv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    free(sargv);
+    close(st[1]);
+    if (rc != 0) {
+        close(st[0]);
+        r->pid = -1;
+        return rc;
+    }
+    /* the supervisor answers as soon as the command executes (or failed to) */
+    int32_t msg[2] = { 0, 0 };
+    size_t got = 0;
+    struct pollfd pfd = { .fd = st[0], .events = POLLIN };
+    double end = hs_monotonic() + 30;
+    while (got < sizeof msg) {
+        int left = (int)((end - hs_monotonic()) * 1000);
+        if (left <= 0 || poll(&pfd, 1, left) <= 0) {
+            if (errno == EINTR && left > 0)
+                continue;
+            break;
+        }
+        ssize_t n = read(st[0], (char *)msg + got, sizeof msg - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(st[0]);
+    if (got == sizeof msg && msg[0] == 0) {
+        r->cmd_pid = msg[1];
+        return 0;
+    }
+    /* the command could not start, or the supervisor died or hung before saying so */
+    kill(-r->pid, SIGKILL);
+    int ws;
+    while (waitpid(r->pid, &ws, 0) < 0 && errno == EINTR) {
+    }
+    r->pid = -1;
+    if (got == sizeof msg) {
+        *what = "command";
+        return msg[0];
+    }
+    return EPROTO;
+}
 
 static hs_runner *failed_start(hs_runner *r, int status, const char *fc, const char *fmt, ...)
 {
@@ -415,7 +597,8 @@ hs_runner *hs_runner_start(const hs_task *task, const hs_runner_ctx *ctx, hs_err
     copy_task(&r->task, task);
     r->ctx = *ctx;
     r->pid = -1;
-    r->out_fd = r->err_fd = r->pid_fd = -1;
+    r->out_fd = r->err_fd = r->pid_fd = r->lock_fd = -1;
+    r->cmd_pid = -1;
     r->idle_ms = 1;
     r->out.fd = r->errs.fd = -1;
     r->git_dirty = -1;
@@ -432,6 +615,19 @@ hs_runner *hs_runner_start(const hs_task *task, const hs_runner_ctx *ctx, hs_err
         hs_task_clear(&r->task);
         free(r);
         return NULL;
+    }
+    bool busy = false;
+    hs_error lerr;
+    r->lock_fd = hs_attempt_lock(t->run_dir, &busy, &lerr);
+    if (r->lock_fd < 0 && busy) {
+        char why[512];
+        r->lock_fd = take_over(r, why, sizeof why);
+        if (r->lock_fd < 0) {
+            r->foreign = true;
+            return failed_start(r, HS_INTERRUPTED, "busy", "%s", why);
+        }
+    } else if (r->lock_fd < 0) {
+        hs_log_warn("run %s: %s; running it without the lock", t->run_id, lerr.text);
     }
     rotate_logs(t);
     remove_stale_results(t);
@@ -472,35 +668,24 @@ hs_runner *hs_runner_start(const hs_task *task, const hs_runner_ctx *ctx, hs_err
         close(out_pipe[1]);
         return failed_start(r, HS_FAILED, "spawn", "pipe: %s", strerror(errno));
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-    posix_spawn_file_actions_addchdir_np(&fa, t->workdir);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
     char **env = build_env(t, ctx);
-    int rc = env ? posix_spawnp(&r->pid, argv[0], &fa, &attr, argv, env) : ENOMEM;
+    const char *what = "command";
+    int rc = env ? spawn_supervised(r, argv, env, out_pipe[1], err_pipe[1], &what) : ENOMEM;
     free_env(env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
     close(out_pipe[1]);
     close(err_pipe[1]);
     if (rc != 0) {
         close(out_pipe[0]);
         close(err_pipe[0]);
         r->pid = -1;
+        if (strcmp(what, "supervisor") == 0) {
+            char sup[PATH_MAX];
+            supervisor_path(ctx, sup, sizeof sup);
+            return failed_start(r, HS_FAILED, "spawn",
+                                "cannot start %s (%s): it belongs next to the hypersweep "
+                                "binary, or set HYPERSWEEP_SUPERVISOR",
+                                sup, strerror(rc));
+        }
         if (rc == ENOENT)
             return failed_start(r, HS_FAILED, "missing_program",
                                 "cannot run %s: no such program "
@@ -511,6 +696,13 @@ hs_runner *hs_runner_start(const hs_task *task, const hs_runner_ctx *ctx, hs_err
                                 strerror(rc));
         return failed_start(r, HS_FAILED, "spawn", "cannot run %s: %s", argv[0], strerror(rc));
     }
+    hs_attempt_marker mk = { .attempt = t->attempt, .pid = r->pid, .pgid = r->pid,
+                             .started = r->started };
+    snprintf(mk.run_id, sizeof mk.run_id, "%s", t->run_id);
+    snprintf(mk.host, sizeof mk.host, "%s", ctx->host ? ctx->host : "");
+    hs_error merr;
+    if (hs_attempt_mark_running(t->run_dir, &mk, &merr) < 0)
+        hs_log_warn("run %s: %s", t->run_id, merr.text);
     r->out_fd = out_pipe[0];
     r->err_fd = err_pipe[0];
 #ifdef SYS_pidfd_open
@@ -530,8 +722,8 @@ hs_runner *hs_runner_start(const hs_task *task, const hs_runner_ctx *ctx, hs_err
         if (!r->tele)
             hs_log_debug("run %s: no GPU telemetry: %s", t->run_id, terr.text);
     }
-    hs_log_info("run %s attempt %d: started pid %ld in %s", t->run_id, t->attempt, (long)r->pid,
-                t->workdir);
+    hs_log_info("run %s attempt %d: started pid %ld (process group %ld) in %s", t->run_id,
+                t->attempt, (long)r->cmd_pid, (long)r->pid, t->workdir);
     return r;
 }
 
@@ -724,38 +916,6 @@ static void do_cleanup(const hs_task *t)
     }
 }
 
-static void write_attempt_record(const hs_task *t, const hs_result *res)
-{
-    hs_buf b = { 0 };
-    char num[32];
-    hs_buf_puts(&b, "{\n  \"run_id\": ");
-    hs_buf_put_json_string(&b, res->run_id);
-    hs_buf_printf(&b, ",\n  \"attempt\": %d,\n  \"status\": \"%s\",\n  \"failure_class\": ",
-                  res->attempt, hs_status_name(res->status));
-    hs_buf_put_json_string(&b, res->failure_class);
-    hs_buf_puts(&b, ",\n  \"message\": ");
-    hs_buf_put_json_string(&b, res->message);
-    hs_buf_printf(&b, ",\n  \"exit_code\": %d,\n  \"signal\": %d,\n  \"started\": %s",
-                  res->exit_code, res->term_signal, hs_double_repr(res->started, num));
-    hs_buf_printf(&b, ",\n  \"wall_s\": %s,\n  \"host\": ", hs_double_repr(res->wall_s, num));
-    hs_buf_put_json_string(&b, res->host);
-    hs_buf_printf(&b, ",\n  \"rank\": %d,\n  \"gpu\": %d,\n  \"params\": %s,\n  \"metrics\": {",
-                  res->rank, res->gpu, t->params_json ? t->params_json : "{}");
-    for (uint32_t i = 0; i < res->nmetrics; i++) {
-        hs_buf_puts(&b, i ? ",\n    " : "\n    ");
-        hs_buf_put_json_string(&b, res->metric_names[i]);
-        hs_value v = hs_value_float(res->metric_values[i]);
-        hs_buf_puts(&b, ": ");
-        hs_value_put_json(&b, &v);
-    }
-    hs_buf_puts(&b, "\n  }\n}\n");
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/attempt.json", t->run_dir);
-    hs_error e;
-    hs_write_file_atomic(path, b.data, b.len, &e);
-    hs_buf_free(&b);
-}
-
 int hs_runner_finish(hs_runner *r, hs_result *res, hs_error *err)
 {
     const hs_task *t = &r->task;
@@ -851,8 +1011,16 @@ int hs_runner_finish(hs_runner *r, hs_result *res, hs_error *err)
     }
     sink_close(&r->out);
     sink_close(&r->errs);
-    do_cleanup(t);
-    write_attempt_record(t, res);
+    if (!r->foreign) {
+        do_cleanup(t);
+        /* the durable record, before anyone hears of the outcome */
+        hs_error aerr;
+        if (hs_attempt_write(t->run_dir, res, t->params_json, &aerr) < 0)
+            hs_log_warn("run %s: %s", t->run_id, aerr.text);
+        hs_attempt_clear_marker(t->run_dir);
+    }
+    if (r->lock_fd >= 0)
+        close(r->lock_fd);
     hs_log_info("run %s attempt %d: %s%s%s", t->run_id, t->attempt, hs_status_name(res->status),
                 res->failure_class[0] ? " " : "", res->failure_class);
     hs_task_clear(&r->task);
