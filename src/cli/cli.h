@@ -41,6 +41,12 @@ void hs_cli_usage(const hs_cli_cmd *cmd, FILE *out);
 int hs_cli_bad_usage(const hs_cli_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The sweep directory and the store that `run` (and `rebuild`) use, both absolute: DIR
+ * (default sweeps/NAME) and STORE (default DIR/sweep.h5; for a shard,
+ * DIR/shards/NAME.shard-I-of-N.h5). The caller frees both. -1 when out of memory. */
+int hs_cli_sweep_paths(const char *sweep_name, const char *dir_opt, const char *store_opt,
+                       int shard_index, int shard_count, char **dir, char **store);
+
 extern const hs_cli_cmd hs_cmd_expand;
 extern const hs_cli_cmd hs_cmd_run;
 extern const hs_cli_cmd hs_cmd_status;

@@ -15,6 +15,7 @@ static const hs_cli_cmd *const commands[] = {
     &hs_cmd_merge,
     &hs_cmd_preflight,
     &hs_cmd_probe,
+    &hs_cmd_rebuild,
 };
 
 static void usage(FILE *out)

@@ -1,8 +1,10 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "error.h"
+#include "util.h"
 
 void hs_cli_parser_init(hs_cli_parser *p, const hs_cli_cmd *cmd)
 {
@@ -71,4 +73,26 @@ int hs_cli_bad_usage(const hs_cli_cmd *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry 'hypersweep %s --help'.\n", cmd->name);
     return HS_EXIT_USAGE;
+}
+
+int hs_cli_sweep_paths(const char *sweep_name, const char *dir_opt, const char *store_opt,
+                       int shard_index, int shard_count, char **dir, char **store)
+{
+    hs_buf dirb = { 0 }, storeb = { 0 };
+    if (dir_opt)
+        hs_buf_puts(&dirb, dir_opt);
+    else
+        hs_buf_printf(&dirb, "sweeps/%s", sweep_name);
+    *dir = hs_path_absolute(hs_buf_str(&dirb));
+    if (store_opt)
+        hs_buf_puts(&storeb, store_opt);
+    else if (shard_count)
+        hs_buf_printf(&storeb, "%s/shards/%s.shard-%d-of-%d.h5", *dir ? *dir : "", sweep_name,
+                      shard_index, shard_count);
+    else
+        hs_buf_printf(&storeb, "%s/sweep.h5", *dir ? *dir : "");
+    *store = hs_path_absolute(hs_buf_str(&storeb));
+    hs_buf_free(&dirb);
+    hs_buf_free(&storeb);
+    return *dir && *store ? 0 : -1;
 }

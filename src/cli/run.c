@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,6 +114,22 @@ static void install_signals(bool master)
         signal(SIGUSR1, SIG_IGN);
     }
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* Under an MPI launcher, a rank dies with the process that started it (mpirun, orted or
+ * slurmstepd): Open MPI gives each rank its own process group, so killing mpirun's group
+ * leaves the ranks, and the runs under them, going until they notice, a second or more
+ * later. With the rank gone at once, the supervisor of each of its runs kills the run's
+ * group at once too (see hypersweep-supervise). Nothing is lost: a run's record is in its
+ * run directory before the master hears of it, and resume recovers it. */
+static void die_with_launcher(void)
+{
+    pid_t launcher = getppid();
+    if (launcher <= 1)
+        return;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != launcher) /* it died before the line above */
+        raise(SIGKILL);
 }
 
 static bool launched_by_mpi(void)
@@ -305,22 +322,9 @@ static int master_main(MPI_Comm comm, int size, struct run_args *a, const char *
         return HS_EXIT_USAGE;
     }
     fputs(hs_grid_warnings(g), stderr);
-    hs_buf dirb = { 0 }, storeb = { 0 };
-    if (a->dir)
-        hs_buf_puts(&dirb, a->dir);
-    else
-        hs_buf_printf(&dirb, "sweeps/%s", hs_grid_name(g));
-    char *dir = hs_path_absolute(hs_buf_str(&dirb));
-    if (a->store)
-        hs_buf_puts(&storeb, a->store);
-    else if (a->shard_count)
-        hs_buf_printf(&storeb, "%s/shards/%s.shard-%d-of-%d.h5", dir, hs_grid_name(g),
-                      a->shard_index, a->shard_count);
-    else
-        hs_buf_printf(&storeb, "%s/sweep.h5", dir);
-    char *store = hs_path_absolute(hs_buf_str(&storeb));
-    hs_buf_free(&dirb);
-    hs_buf_free(&storeb);
+    char *dir, *store;
+    hs_cli_sweep_paths(hs_grid_name(g), a->dir, a->store, a->shard_index, a->shard_count, &dir,
+                       &store);
 
     const char **only = NULL, **estimate = NULL;
     size_t nonly = 0, nestimate = 0;
@@ -453,6 +457,8 @@ static int run_main(int argc, char **argv)
     int rank = 0, size = 1;
     MPI_Comm comm = MPI_COMM_NULL;
     if (mpi) {
+        if (launched_by_mpi())
+            die_with_launcher();
         int provided;
         MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);

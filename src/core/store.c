@@ -1490,6 +1490,16 @@ static int commit_data(hs_store *s, hs_error *err)
         size_t j = i + 1;
         while (j < n && s->batch[j].row == s->batch[j - 1].row + 1)
             j++;
+int hs_store_commit_idle(hs_store *s, hs_error *err)
+{
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < s->nbatch; i++)
+        if (s->batch[i].status != HS_RUNNING)
+            return hs_store_flush(s, err);
+    return hs_store_tick(s, err);
+}
+
         hsize_t start[2] = { s->batch[i].row, 0 }, cnt[2] = { j - i, nm };
         hid_t fs = H5Dget_space(s->d_mvalues);
         hid_t ms = H5Screate_simple(2, cnt, NULL);

@@ -14,7 +14,8 @@
  *                   S* text (absent: ""); attribute "type" says which
  *   /metrics/names (S256, unlimited)   /metrics/values (f64 [rows x metrics], NaN fill)
  *
- * Writes are batched (about 64 results or 1 s) and committed in two phases: the data, a
+ * Writes are batched while results keep arriving (at most 64 results or 1 s; see
+ * hs_store_commit_idle) and committed in two phases: the data, a
  * flush, then the status column, a flush; a row marked ok therefore always has its data. */
 #ifndef HS_STORE_H
 #define HS_STORE_H
@@ -73,6 +74,10 @@ double hs_store_wall_s(const hs_store *s, size_t row);
 int hs_store_put(hs_store *s, size_t row, const hs_result *r, int status, hs_error *err);
 /* Commit the buffered updates if a batch is due. */
 int hs_store_tick(hs_store *s, hs_error *err);
+/* Group commit, for a writer with nothing else to do: commit now when the buffer holds an
+ * outcome (any state but "running"), else as hs_store_tick. A writer calls it whenever no
+ * further result is waiting, so a batch grows only while results keep arriving. */
+int hs_store_commit_idle(hs_store *s, hs_error *err);
 /* Commit now. */
 int hs_store_flush(hs_store *s, hs_error *err);
 /* Commit and close; frees s (also on error). s may be NULL. */

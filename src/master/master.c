@@ -1,10 +1,12 @@
 #include "master.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "attempt.h"
 #include "buf.h"
 #include "log.h"
 #include "store.h"
@@ -247,15 +249,11 @@ static void note_failure(struct master *m, size_t run, const hs_result *r)
     }
 }
 
-static int record(struct master *m, int slot, hs_result *r, hs_error *err)
+/* The outcome of an attempt of `run`, received from a slot or recovered from the run's
+ * directory: the same decision (retry or not) and the same store record either way. */
+static int record_outcome(struct master *m, size_t run, hs_result *r, bool recovered,
+                          hs_error *err)
 {
-    struct slot_state *s = &m->slots[slot];
-    size_t run = s->run;
-    s->busy = false;
-    m->running--;
-    const hs_run *gr = hs_grid_run(m->g, run);
-    if (strcmp(r->run_id, gr->id) != 0)
-        return hs_err(err, "slot %d returned run %s, but was running %s", slot, r->run_id, gr->id);
     int status = r->status;
     const hs_run_spec *sp = hs_grid_spec(m->g);
     bool retry = hs_status_failure(status) && status != HS_SUSPECT &&
@@ -273,7 +271,11 @@ static int record(struct master *m, int slot, hs_result *r, hs_error *err)
     }
     if (hs_store_put(m->store, m->row[run], r, status, err) < 0)
         return -1;
-    if (!retry && status != HS_INTERRUPTED) {
+    if (recovered) {
+        m->sum->recovered++;
+        if (status == HS_OK)
+            estimate_learn(m, run, r->wall_s);
+    } else if (!retry && status != HS_INTERRUPTED) {
         m->finished_now++;
         if (status == HS_OK)
             estimate_learn(m, run, r->wall_s);
@@ -283,6 +285,70 @@ static int record(struct master *m, int slot, hs_result *r, hs_error *err)
         }
     }
     return 0;
+}
+
+static int record(struct master *m, int slot, hs_result *r, hs_error *err)
+{
+    struct slot_state *s = &m->slots[slot];
+    size_t run = s->run;
+    s->busy = false;
+    m->running--;
+    const hs_run *gr = hs_grid_run(m->g, run);
+    if (strcmp(r->run_id, gr->id) != 0)
+        return hs_err(err, "slot %d returned run %s, but was running %s", slot, r->run_id, gr->id);
+    return record_outcome(m, run, r, false, err);
+}
+
+/* ---- recovery ----------------------------------------------------------------------- */
+
+/* The finished record in the run directory of grid cell `run`, when the store has not got
+ * it: the attempt finished (its record is written before anyone hears of it), but the master
+ * died before committing it. 1 with *rec filled, 0 when there is nothing to recover, -1 when
+ * the record is unreadable (*err says why; the run simply runs again). */
+static int recoverable(const hs_grid *g, const char *sweep_dir, size_t run, int attempts, int st,
+                       hs_result *rec, hs_error *err)
+{
+    const hs_run *gr = hs_grid_run(g, run);
+    hs_buf dir = { 0 };
+    if (hs_run_dir(sweep_dir, gr->id, &dir) < 0) {
+        hs_buf_free(&dir);
+        return hs_err(err, "out of memory");
+    }
+    int got = hs_attempt_read(hs_buf_str(&dir), rec, err);
+    hs_buf_free(&dir);
+    if (got <= 0)
+        return got;
+    if (strcmp(rec->run_id, gr->id) != 0)
+        return hs_err(err, "runs/%s/attempt.json records run %s", gr->id, rec->run_id);
+    if (rec->status == HS_PENDING || rec->status == HS_RUNNING || rec->status == HS_INTERRUPTED)
+        return 0; /* not finished: it runs again */
+    if (rec->attempt > attempts || (rec->attempt == attempts && st == HS_RUNNING)) {
+        rec->index = run;
+        return 1;
+    }
+    return 0;
+}
+
+static int recover(struct master *m, size_t run, hs_error *err)
+{
+    hs_result rec;
+    hs_result_init(&rec);
+    hs_error rerr;
+    int got = recoverable(m->g, m->o->sweep_dir, run, hs_store_attempts(m->store, m->row[run]),
+                          hs_store_status(m->store, m->row[run]), &rec, &rerr);
+    if (got < 0)
+        hs_log_warn("run %s: no recovery: %s", hs_grid_run(m->g, run)->id, rerr.text);
+    if (got <= 0) {
+        hs_result_clear(&rec);
+        return 0;
+    }
+    hs_log_info("run %s: attempt %d finished (%s) but was never committed: recovered from its "
+                "run directory",
+                rec.run_id, rec.attempt, hs_status_name(rec.status));
+    m->tries[run] = 1; /* the retry policy sees it as this invocation's attempt */
+    int rc = record_outcome(m, run, &rec, true, err);
+    hs_result_clear(&rec);
+    return rc < 0 ? -1 : 1;
 }
 
 /* ---- summary ------------------------------------------------------------------------ */
@@ -299,7 +365,11 @@ static void summary(struct master *m)
             sum->total, sum->total == 1 ? "" : "s");
     if (m->o->shard_count)
         fprintf(out, " in shard %d/%d", m->o->shard_index, m->o->shard_count);
-    fprintf(out, ", %zu attempt%s started now\n", sum->executed, sum->executed == 1 ? "" : "s");
+    fprintf(out, ", %zu attempt%s started now", sum->executed, sum->executed == 1 ? "" : "s");
+    if (sum->recovered)
+        fprintf(out, ", %zu recovered from run directories (finished, never committed)",
+                sum->recovered);
+    fputc('\n', out);
     hs_table *t = hs_table_create(3);
     hs_table_column(t, 0, "status", HS_LEFT);
     hs_table_column(t, 1, "runs", HS_RIGHT);
@@ -444,6 +514,8 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
         so.shard_index = o->shard_index;
         so.shard_count = o->shard_count;
     }
+    if (hs_sweep_dir_claim(o->sweep_dir, hs_grid_name(g), err) < 0)
+        goto out;
     hs_store_open_info info;
     m.store = hs_store_open(o->store_path, g, &so, &info, err);
     if (!m.store) {
@@ -468,6 +540,15 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
             continue;
         sum->total++;
         int st = hs_store_status(m.store, (size_t)row);
+        if (st != HS_OK) {
+            int got = recover(&m, i, err);
+            if (got < 0) {
+                sum->exit_code = HS_EXIT_STORE;
+                goto out;
+            }
+            if (got > 0) /* recorded, and queued again if the policy retries it */
+                continue;
+        }
         if (st == HS_OK) {
             sum->already_ok++;
             estimate_learn(&m, i, hs_store_wall_s(m.store, (size_t)row));
@@ -480,8 +561,12 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
             goto out;
         }
     }
-    hs_log_info("sweep %s: %zu runs in scope, %zu to run, %zu already ok", hs_grid_name(g),
-                sum->total, m.qlen, sum->already_ok);
+    hs_log_info("sweep %s: %zu runs in scope, %zu to run, %zu already ok, %zu recovered",
+                hs_grid_name(g), sum->total, m.qlen, sum->already_ok, sum->recovered);
+    if (sum->recovered && hs_store_flush(m.store, err) < 0) {
+        sum->exit_code = HS_EXIT_STORE;
+        goto out;
+    }
 
     bool stopping = false, store_broken = false;
     double stop_deadline = INFINITY;
@@ -512,7 +597,7 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
             stop_deadline = now_m + hs_grid_spec(g)->grace + 30;
         }
         /* dispatch */
-        while (!stopping && !store_broken && m.qlen > 0) {
+        while (!stopping && !*o->stop && !store_broken && m.qlen > 0) {
             int slot = ops->idle_slot(ctx);
             if (slot < 0)
                 break;
@@ -602,7 +687,9 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
             m.slots[slot].busy = false;
             m.running--;
         }
-        if (!store_broken && hs_store_tick(m.store, err) < 0) {
+        /* group commit: nothing more is waiting, so what arrived is committed now */
+        if (!store_broken &&
+            (got == 0 ? hs_store_commit_idle(m.store, err) : hs_store_tick(m.store, err)) < 0) {
             store_broken = true;
             progress_clear(&m);
             fprintf(stderr, "hypersweep: %s\n", err->text);
@@ -658,6 +745,213 @@ out:
     return rc;
 }
 
+/* ---- rebuild ------------------------------------------------------------------------ */
+
+/* Which entries of SWEEP_DIR/runs are run directories of this grid's cells. */
+static int scan_run_dirs(const hs_grid *g, const char *sweep_dir, size_t *ours, size_t *foreign,
+                         char *example, size_t cap)
+{
+    *ours = *foreign = 0;
+    example[0] = '\0';
+    hs_buf p = { 0 };
+    hs_buf_printf(&p, "%s/runs", sweep_dir);
+    DIR *d = opendir(hs_buf_str(&p));
+    hs_buf_free(&p);
+    if (!d)
+        return 0;
+    hs_strmap *ids = hs_strmap_create(hs_grid_nruns(g) + 1);
+    for (size_t i = 0; ids && i < hs_grid_nruns(g); i++)
+        hs_strmap_put(ids, hs_grid_run(g, i)->id, i);
+    struct dirent *e;
+    while (ids && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        size_t k;
+        if (hs_strmap_get(ids, e->d_name, &k)) {
+            (*ours)++;
+        } else {
+            (*foreign)++;
+            if (!example[0])
+                snprintf(example, cap, "%s", e->d_name);
+        }
+    }
+    closedir(d);
+    hs_strmap_destroy(ids);
+    return 0;
+}
+
+int hs_master_rebuild(const hs_grid *g, const hs_master_opts *o, bool force,
+                      hs_master_summary *sum, hs_error *err)
+{
+    FILE *out = o->out ? o->out : stdout;
+    memset(sum, 0, sizeof *sum);
+    sum->exit_code = HS_EXIT_USAGE;
+    char owner[256];
+    int known = hs_sweep_dir_owner(o->sweep_dir, owner, sizeof owner, err);
+    if (known < 0)
+        return -1;
+    if (known && strcmp(owner, hs_grid_name(g)) != 0)
+        return hs_err(err,
+                      "%s belongs to sweep '%s' (its sweep.json says so), not to '%s': "
+                      "nothing rebuilt",
+                      o->sweep_dir, owner, hs_grid_name(g));
+    size_t ours, foreign;
+    char example[128];
+    scan_run_dirs(g, o->sweep_dir, &ours, &foreign, example, sizeof example);
+    if (ours == 0 && foreign > 0)
+        return hs_err(err,
+                      "none of the %zu run directories in %s/runs belongs to a run of %s (e.g. "
+                      "%s): the directory belongs to another sweep, or to another version of "
+                      "this grid; nothing rebuilt",
+                      foreign, o->sweep_dir, hs_grid_path(g), example);
+    if (access(o->store_path, F_OK) == 0) {
+        if (!force)
+            return hs_err(err,
+                          "%s exists: rebuild recreates a store that was deleted or is damaged "
+                          "beyond repair (a store left by a killed master is repaired by `run` "
+                          "itself). Add --force to set it aside (it is renamed, not deleted)",
+                          o->store_path);
+        char stamp[32], aside[4096];
+        hs_iso_time(hs_now(), stamp);
+        snprintf(aside, sizeof aside, "%s.damaged-%s", o->store_path, stamp);
+        if (rename(o->store_path, aside) < 0) {
+            sum->exit_code = HS_EXIT_STORE;
+            return hs_err_errno(err, "cannot rename %s to %s", o->store_path, aside);
+        }
+        fprintf(out, "Set the old store aside as %s\n", aside);
+    }
+
+    struct master m;
+    memset(&m, 0, sizeof m);
+    m.g = g;
+    m.o = o;
+    m.sum = sum;
+    size_t n = hs_grid_nruns(g);
+    m.row = calloc(n ? n : 1, sizeof *m.row);
+    m.tries = calloc(n ? n : 1, sizeof *m.tries);
+    m.in_scope = calloc(n ? n : 1, sizeof *m.in_scope);
+    m.est_index = hs_strmap_create(64);
+    int rc = -1;
+    size_t no_record = 0, unreadable = 0;
+    if (!m.row || !m.tries || !m.in_scope || !m.est_index) {
+        hs_err(err, "out of memory");
+        goto out;
+    }
+    if (hs_sweep_dir_claim(o->sweep_dir, hs_grid_name(g), err) < 0)
+        goto out;
+    hs_store_opts so = { .swmr = false, .fsync = o->fsync, .sweep_dir = o->sweep_dir };
+    char shard[32];
+    if (o->shard_count > 0) {
+        snprintf(shard, sizeof shard, "%d/%d", o->shard_index, o->shard_count);
+        so.shard = shard;
+        so.shard_index = o->shard_index;
+        so.shard_count = o->shard_count;
+    }
+    hs_store_open_info info;
+    m.store = hs_store_open(o->store_path, g, &so, &info, err);
+    if (!m.store) {
+        sum->exit_code = HS_EXIT_STORE;
+        goto out;
+    }
+    hs_buf dir = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        if (!scoped(o, i))
+            continue;
+        const hs_run *gr = hs_grid_run(g, i);
+        long row = hs_store_find(m.store, gr->id);
+        if (row < 0) {
+            hs_err(err, "store %s lost run %s", o->store_path, gr->id);
+            sum->exit_code = HS_EXIT_STORE;
+            hs_buf_free(&dir);
+            goto out;
+        }
+        m.row[i] = (size_t)row;
+        m.in_scope[i] = true;
+        sum->total++;
+        hs_result rec;
+        hs_result_init(&rec);
+        hs_error rerr;
+        int got = recoverable(g, o->sweep_dir, i, hs_store_attempts(m.store, m.row[i]),
+                              hs_store_status(m.store, m.row[i]), &rec, &rerr);
+        if (got > 0) {
+            m.tries[i] = 1;
+            if (record_outcome(&m, i, &rec, true, err) < 0) {
+                hs_result_clear(&rec);
+                hs_buf_free(&dir);
+                sum->exit_code = HS_EXIT_STORE;
+                goto out;
+            }
+        } else if (got < 0) {
+            unreadable++;
+            fprintf(out, "  %s: %s\n", gr->id, rerr.text);
+        } else {
+            hs_buf_reset(&dir);
+            hs_run_dir(o->sweep_dir, gr->id, &dir);
+            no_record += access(hs_buf_str(&dir), F_OK) == 0;
+        }
+        hs_result_clear(&rec);
+    }
+    hs_buf_free(&dir);
+    if (hs_store_flush(m.store, err) < 0) {
+        sum->exit_code = HS_EXIT_STORE;
+        goto out;
+    }
+    memset(sum->counts, 0, sizeof sum->counts);
+    for (size_t i = 0; i < n; i++)
+        if (m.in_scope[i])
+            sum->counts[hs_store_status(m.store, m.row[i])]++;
+    fprintf(out, "\nRebuilt %s for sweep %s from %s/runs: %zu runs in the grid%s\n",
+            o->store_path, hs_grid_name(g), o->sweep_dir, sum->total,
+            o->shard_count ? " (this shard)" : "");
+    hs_table *t = hs_table_create(2);
+    hs_table_column(t, 0, "", HS_LEFT);
+    hs_table_column(t, 1, "runs", HS_RIGHT);
+    hs_table_row(t);
+    hs_table_set(t, 0, "recovered from attempt.json");
+    hs_table_setf(t, 1, "%zu", sum->recovered);
+    for (int st = 0; st < HS_NSTATUS; st++) {
+        if (st == HS_PENDING || !sum->counts[st])
+            continue;
+        hs_table_row(t);
+        hs_table_setf(t, 0, "  of them %s", hs_status_name(st));
+        hs_table_setf(t, 1, "%zu", sum->counts[st]);
+    }
+    hs_table_row(t);
+    hs_table_set(t, 0, "not recovered: started, no finished record");
+    hs_table_setf(t, 1, "%zu", no_record);
+    hs_table_row(t);
+    hs_table_set(t, 0, "not recovered: record unreadable (listed above)");
+    hs_table_setf(t, 1, "%zu", unreadable);
+    hs_table_row(t);
+    hs_table_set(t, 0, "pending (they run on the next `run`)");
+    hs_table_setf(t, 1, "%zu", sum->counts[HS_PENDING]);
+    hs_table_write(t, out, HS_TABLE_TEXT, 2);
+    hs_table_destroy(t);
+    if (foreign)
+        fprintf(out, "%zu run director%s in %s/runs belong to no run of this grid (e.g. %s); "
+                     "left as they are\n",
+                foreign, foreign == 1 ? "y" : "ies", o->sweep_dir, example);
+    fprintf(out, "\nStore: %s\nResume with the same `hypersweep run` command.\n", o->store_path);
+    rc = 0;
+    sum->exit_code = HS_EXIT_OK;
+out:
+    if (m.store) {
+        hs_error cerr;
+        if (hs_store_close(m.store, &cerr) < 0 && rc == 0) {
+            *err = cerr;
+            sum->exit_code = HS_EXIT_STORE;
+            rc = -1;
+        }
+    }
+    free(m.row);
+    free(m.tries);
+    free(m.in_scope);
+    free(m.queue);
+    free(m.est_max);
+    hs_strmap_destroy(m.est_index);
+    return rc;
+}
+
 /* ---- dry run ------------------------------------------------------------------------ */
 
 int hs_master_dry_run(const hs_grid *g, const hs_master_opts *o, hs_error *err)
@@ -694,16 +988,34 @@ int hs_master_dry_run(const hs_grid *g, const hs_master_opts *o, hs_error *err)
     hs_table_column(t, 1, "id", HS_LEFT);
     hs_table_column(t, 2, "action", HS_LEFT);
     hs_table_column(t, 3, "parameters", HS_LEFT);
-    size_t torun = 0, skip_ok = 0, skip_failed = 0;
+    size_t torun = 0, skip_ok = 0, skip_failed = 0, nrecover = 0;
+    char recovered_action[96];
     hs_buf b = { 0 };
     for (size_t i = 0; i < n; i++) {
         if (!scoped(o, i) || (o->nonly && !only[i]))
             continue;
         const hs_run *r = hs_grid_run(g, i);
         size_t row;
-        int st = d && hs_strmap_get(rows, r->id, &row) ? hs_sd_status(d, row) : HS_PENDING;
+        bool in_store = d && hs_strmap_get(rows, r->id, &row);
+        int st = in_store ? hs_sd_status(d, row) : HS_PENDING;
         const char *action = "run";
-        if (st == HS_OK) {
+        hs_result rec;
+        hs_result_init(&rec);
+        hs_error rerr;
+        if (st != HS_OK &&
+            recoverable(g, o->sweep_dir, i, in_store ? hs_sd_attempts(d, row) : 0, st, &rec,
+                        &rerr) > 0) {
+            snprintf(recovered_action, sizeof recovered_action,
+                     "recover (attempt %d finished %s; never committed)", rec.attempt,
+                     hs_status_name(rec.status));
+            action = recovered_action;
+            nrecover++;
+            st = rec.status;
+        }
+        hs_result_clear(&rec);
+        if (action == recovered_action) {
+            /* counted */
+        } else if (st == HS_OK) {
             action = "skip (ok)";
             skip_ok++;
         } else if (hs_status_failure(st) && !o->retry_failed) {
@@ -722,9 +1034,9 @@ int hs_master_dry_run(const hs_grid *g, const hs_master_opts *o, hs_error *err)
     }
     hs_table_write(t, out, HS_TABLE_TEXT, 0);
     fprintf(out,
-            "\nDry run: %zu to run, %zu already ok, %zu failed and skipped. Nothing was run "
-            "or written.\n",
-            torun, skip_ok, skip_failed);
+            "\nDry run: %zu to run, %zu already ok, %zu failed and skipped, %zu to recover "
+            "from their run directories. Nothing was run or written.\n",
+            torun, skip_ok, skip_failed, nrecover);
     hs_buf_free(&b);
     hs_table_destroy(t);
     hs_strmap_destroy(rows);

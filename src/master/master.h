@@ -63,6 +63,7 @@ typedef struct hs_master_summary {
     size_t total;              /* runs in scope (grid or shard) */
     size_t already_ok;         /* ok before this invocation */
     size_t executed;           /* attempts started now */
+    size_t recovered;          /* finished before, never committed: recovered from run dirs */
     size_t counts[HS_NSTATUS]; /* final state of the runs in scope */
     size_t held_back;          /* not started: they could not finish before the time limit */
     bool interrupted;          /* stopped by a signal or the time limit */
@@ -75,6 +76,14 @@ typedef struct hs_master_summary {
  * which: bad usage 2, store 3). */
 int hs_master_run(const hs_grid *g, const hs_master_opts *opts, const hs_executor_ops *ops,
                   void *ctx, hs_master_summary *sum, hs_error *err);
+
+/* Recreate the store (opts->store_path, which must not exist unless force: then it is set
+ * aside, renamed, never deleted) from the grid and the run directories alone: every run whose
+ * directory holds a finished record (attempt.json) is recorded as the master would have
+ * recorded it; the others stay pending. Refuses a sweep directory of another sweep. Prints
+ * what it recovered and what it could not to opts->out. */
+int hs_master_rebuild(const hs_grid *g, const hs_master_opts *opts, bool force,
+                      hs_master_summary *sum, hs_error *err);
 
 /* Print what `run` would do with the store as it is, without running or writing. */
 int hs_master_dry_run(const hs_grid *g, const hs_master_opts *opts, hs_error *err);
