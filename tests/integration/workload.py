@@ -3,7 +3,8 @@
 does, so one grid exercises every way a run can end:
 
   mode = ok          write result.json with metrics derived from the parameters
-         sleep       sleep `seconds` (or until the file `gate` exists), then as ok
+         sleep       sleep `seconds` (or until the file `gate` exists, or, with `gate_dir`,
+                     until GATE_DIR/<run index> or GATE_DIR/all exists), then as ok
          fail        exit with status `code` (default 3) after a message on stderr
          signal      kill itself with signal `sig` (default SIGSEGV)
          hang        sleep forever, ignoring SIGTERM (needs the SIGKILL after the grace)
@@ -110,7 +111,22 @@ def write(obj, text=None):
     os.rename(result + ".tmp", result)
 
 
-if mode == "sleep" and "gate" in params:
+if mode == "sleep" and "gate_dir" in params:
+    # one gate per run: the test releases runs one by one (GATE_DIR/<index>) or all at once
+    # (GATE_DIR/all); waits up to `gate_timeout` s (default 300), and gives up at once when
+    # the directory goes away (the test is over)
+    gates = params["gate_dir"]
+    mine = os.path.join(gates, os.environ["HYPERSWEEP_RUN_INDEX"])
+    deadline = time.time() + float(params.get("gate_timeout", 300))
+    while not (os.path.exists(mine) or os.path.exists(os.path.join(gates, "all"))):
+        if not os.path.isdir(gates):
+            print("workload: the gate directory is gone", file=sys.stderr)
+            sys.exit(6)
+        if time.time() > deadline:
+            print("workload: the gate never opened", file=sys.stderr)
+            sys.exit(7)
+        time.sleep(0.02)
+elif mode == "sleep" and "gate" in params:
     deadline = time.time() + 60
     while not os.path.exists(params["gate"]) and time.time() < deadline:
         time.sleep(0.05)
