@@ -54,6 +54,9 @@ struct master {
     size_t nest, capest;
     struct failure failures[MAX_REPORTED_FAILURES];
     size_t nfailures;
+    /* runs not started because another attempt, elsewhere, holds their run directory */
+    struct failure busy[MAX_REPORTED_FAILURES];
+    size_t nbusy;
     size_t fclass_count[32];
     char fclass_names[32][32];
     size_t nfclass;
@@ -275,6 +278,14 @@ static int record_outcome(struct master *m, size_t run, hs_result *r, bool recov
         m->sum->recovered++;
         if (status == HS_OK)
             estimate_learn(m, run, r->wall_s);
+    } else if (status == HS_INTERRUPTED && strcmp(r->failure_class, "busy") == 0) {
+        if (m->nbusy < MAX_REPORTED_FAILURES) {
+            struct failure *f = &m->busy[m->nbusy];
+            snprintf(f->run_id, sizeof f->run_id, "%s", r->run_id);
+            f->run = run;
+            snprintf(f->message, sizeof f->message, "%s", r->message);
+        }
+        m->nbusy++;
     } else if (!retry && status != HS_INTERRUPTED) {
         m->finished_now++;
         if (status == HS_OK)
@@ -429,6 +440,12 @@ static void summary(struct master *m)
             fprintf(out, "    logs: %s/runs/%s/\n", m->o->sweep_dir, f->run_id);
         }
         hs_buf_free(&d);
+    }
+    if (m->nbusy) {
+        fprintf(out, "\n%zu run%s not started: another attempt holds %s run directory\n",
+                m->nbusy, m->nbusy == 1 ? "" : "s", m->nbusy == 1 ? "its" : "their");
+        for (size_t i = 0; i < m->nbusy && i < MAX_REPORTED_FAILURES; i++)
+            fprintf(out, "  %s  %s\n", m->busy[i].run_id, m->busy[i].message);
     }
     size_t earlier = 0;
     for (int st = 0; st < HS_NSTATUS; st++)
