@@ -13,6 +13,11 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include <math.h>
+#include <unistd.h>
+
+#include "attempt.h"
+#include "buf.h"
 #include "grid.h"
 #include "master.h"
 #include "store.h"
@@ -349,6 +354,129 @@ static void test_shard_and_only(void **state)
     hs_grid_destroy(g);
 }
 
+/* A finished attempt's record in its run directory, as the runner writes it. */
+static void put_record(const hs_grid *g, size_t run, int attempt, int status, const char *fc)
+{
+    hs_result r;
+    hs_result_init(&r);
+    snprintf(r.run_id, sizeof r.run_id, "%s", hs_grid_run(g, run)->id);
+    r.index = run;
+    r.attempt = attempt;
+    r.status = status;
+    snprintf(r.failure_class, sizeof r.failure_class, "%s", fc);
+    snprintf(r.message, sizeof r.message, "%s", status == HS_OK ? "" : "exit status 3");
+    r.exit_code = status == HS_OK ? 0 : 3;
+    r.wall_s = 12.5;
+    r.started = 1796584604.25;
+    snprintf(r.host, sizeof r.host, "node-%zu", run);
+    r.rank = 7;
+    snprintf(r.stderr_tail, sizeof r.stderr_tail, "tail of run %zu\n", run);
+    if (status == HS_OK) {
+        hs_result_set_metric(&r, "score", 0.1 + (double)run);
+        hs_result_set_metric(&r, "ppl", NAN);
+        hs_result_set_metric(&r, "ratio", INFINITY);
+    }
+    hs_buf d = { 0 };
+    hs_error err;
+    hs_run_dir(dir, r.run_id, &d);
+    if (hs_mkdir_p(hs_buf_str(&d), 0755, &err) < 0 ||
+        hs_attempt_write(hs_buf_str(&d), &r, NULL, &err) < 0)
+        fail_msg("%s", err.text);
+    hs_buf_free(&d);
+    hs_result_clear(&r);
+}
+
+static double metric(const hs_store_data *d, const char *name, size_t row)
+{
+    long m = hs_sd_metric_find(d, name);
+    assert_true(m >= 0);
+    return hs_sd_metric_column(d, (size_t)m)[row];
+}
+
+static void test_recovery(void **state)
+{
+    (void)state;
+    hs_grid *g = grid("retries = 1;", "x = [0, 1, 2, 3, 4];");
+    hs_master_opts o = opts("r.h5");
+    hs_master_summary sum;
+    hs_error err;
+    /* the master died after these attempts finished, before it committed them */
+    put_record(g, 0, 1, HS_OK, "");
+    put_record(g, 1, 1, HS_FAILED, "nonzero_exit");     /* retryable: runs again */
+    put_record(g, 2, 1, HS_FAILED, "missing_program");  /* final */
+    put_record(g, 3, 1, HS_INTERRUPTED, "interrupted"); /* not finished: runs again */
+    struct fake f = { .nslots = 2 };
+    assert_int_equal(hs_master_run(g, &o, &fake_ops, &f, &sum, &err), 0);
+    assert_int_equal(sum.recovered, 3);
+    assert_int_equal(f.started, 3); /* 1 (attempt 2), 3 and 4 */
+    for (int i = 0; i < f.started; i++) {
+        long k = hs_grid_find(g, f.started_ids[i]);
+        assert_true(k == 1 || k == 3 || k == 4);
+    }
+    assert_int_equal(sum.counts[HS_OK], 4);
+    assert_int_equal(sum.counts[HS_FAILED], 1);
+    hs_store_data *d = hs_store_read(o.store_path, &err);
+    assert_non_null(d);
+    /* the recovered run is recorded as if the master had received it */
+    long r0 = -1;
+    for (size_t r = 0; r < hs_sd_nrows(d); r++)
+        if (strcmp(hs_sd_run_id(d, r), hs_grid_run(g, 0)->id) == 0)
+            r0 = (long)r;
+    assert_true(r0 >= 0);
+    assert_int_equal(hs_sd_status(d, (size_t)r0), HS_OK);
+    assert_int_equal(hs_sd_attempts(d, (size_t)r0), 1);
+    assert_string_equal(hs_sd_host(d, (size_t)r0), "node-0");
+    assert_int_equal(hs_sd_rank(d, (size_t)r0), 7);
+    assert_true(metric(d, "score", (size_t)r0) == 0.1);
+    assert_true(isnan(metric(d, "ppl", (size_t)r0)));
+    assert_true(isinf(metric(d, "ratio", (size_t)r0)));
+    char tail[64];
+    assert_int_equal(hs_sd_stderr_tail(d, (size_t)r0, tail, sizeof tail, &err), 0);
+    assert_string_equal(tail, "tail of run 0\n");
+    for (size_t r = 0; r < hs_sd_nrows(d); r++) {
+        long k = hs_grid_find(g, hs_sd_run_id(d, r));
+        if (k == 1)
+            assert_int_equal(hs_sd_attempts(d, r), 2);
+        if (k == 2) {
+            assert_int_equal(hs_sd_status(d, r), HS_FAILED);
+            assert_string_equal(hs_sd_failure_class(d, r), "missing_program");
+        }
+    }
+    hs_store_data_destroy(d);
+    /* a resume finds nothing left to recover or run */
+    struct fake f2 = { .nslots = 2 };
+    assert_int_equal(hs_master_run(g, &o, &fake_ops, &f2, &sum, &err), 0);
+    assert_int_equal(sum.recovered, 0);
+    assert_int_equal(f2.started, 0);
+
+    /* rebuild: the store is gone; the run directories hold records of runs 0, 1 (attempt 1
+     * failed, retryable: pending again), 2 and 3 (interrupted: pending) */
+    unlink(o.store_path);
+    assert_int_equal(hs_master_rebuild(g, &o, false, &sum, &err), 0);
+    assert_int_equal(sum.recovered, 3);
+    assert_int_equal(sum.counts[HS_OK], 1);
+    assert_int_equal(sum.counts[HS_FAILED], 1);
+    assert_int_equal(sum.counts[HS_PENDING], 3);
+    /* it exists now: refused without --force, set aside (not deleted) with it */
+    assert_int_equal(hs_master_rebuild(g, &o, false, &sum, &err), -1);
+    assert_non_null(strstr(err.text, "exists"));
+    assert_int_equal(hs_master_rebuild(g, &o, true, &sum, &err), 0);
+    assert_int_equal(sum.recovered, 3);
+    /* a sweep directory of another sweep is refused */
+    hs_grid *other = hs_grid_load_text("name = \"other\";\nrun = { argv = [\"x\"]; };\n"
+                                       "axes = { x = [0, 1, 2, 3, 4]; };\n",
+                                       "o.cfg", NULL, &err);
+    assert_non_null(other);
+    hs_master_opts o2 = opts("other.h5");
+    assert_int_equal(hs_master_rebuild(other, &o2, false, &sum, &err), -1);
+    assert_non_null(strstr(err.text, "belongs to sweep 'm'"));
+    assert_int_equal(access(o2.store_path, F_OK), -1);
+    fclose(o.out);
+    fclose(o2.out);
+    hs_grid_destroy(other);
+    hs_grid_destroy(g);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -369,7 +497,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retries_and_classes), cmocka_unit_test(test_clean_stop),
         cmocka_unit_test(test_walltime_hold_back),  cmocka_unit_test(test_walltime_learns_first),
-        cmocka_unit_test(test_shard_and_only),
+        cmocka_unit_test(test_shard_and_only),      cmocka_unit_test(test_recovery),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
