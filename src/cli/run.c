@@ -196,6 +196,7 @@ struct run_args {
     int gpus_per_node, shard_index, shard_count, progress;
     size_t max_runs;
     double end_time, margin;
+    char *resume; /* the command that resumes, for the summary */
 };
 
 static int parse_args(int argc, char **argv, struct run_args *a, bool quiet)
@@ -309,6 +310,25 @@ struct preflight_outcome {
     int nrows;
 };
 
+/* The command that resumes this sweep: the same hypersweep arguments, under mpirun with as
+ * many ranks when there were several. */
+static char *resume_command(int size, const char *self_exe, int argc, char **argv)
+{
+    hs_buf b = { 0 };
+    if (size > 1)
+        hs_buf_printf(&b, "mpirun -n %d ", size);
+    hs_buf_put_shell_word(&b, self_exe);
+    for (int i = 0; i < argc; i++) {
+        hs_buf_putc(&b, ' ');
+        hs_buf_put_shell_word(&b, argv[i]);
+    }
+    if (size > 1)
+        hs_buf_puts(&b, "    (with your other mpirun options)");
+    char *s = b.data ? strdup(hs_buf_str(&b)) : NULL;
+    hs_buf_free(&b);
+    return s;
+}
+
 static int master_main(MPI_Comm comm, int size, struct run_args *a, const char *self_exe,
                        int local_rank, const struct preflight_outcome *pf)
 {
@@ -372,6 +392,7 @@ static int master_main(MPI_Comm comm, int size, struct run_args *a, const char *
         .estimate_by = estimate,
         .nestimate_by = nestimate,
         .stop = &stop_flag,
+        .resume_command = a->resume,
     };
     int code;
     if (a->dry_run) {
@@ -497,6 +518,7 @@ static int run_main(int argc, char **argv)
     }
     int code;
     if (rank == 0) {
+        a.resume = getenv("SLURM_JOB_ID") ? NULL : resume_command(size, self_exe, argc, argv);
         code = master_main(comm, size, &a, self_exe, 0, a.preflight ? &pf : NULL);
     } else {
         hs_worker_opts wo = { .gpus_per_node = a.gpus_per_node,
@@ -511,6 +533,7 @@ static int run_main(int argc, char **argv)
         }
     }
     free(rows);
+    free(a.resume);
     if (mpi) {
         MPI_Comm_free(&comm);
         MPI_Finalize();

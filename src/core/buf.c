@@ -130,3 +130,20 @@ int hs_buf_put_json_string(hs_buf *b, const char *s)
     }
     return hs_buf_putc(b, '"');
 }
+
+int hs_buf_put_shell_word(hs_buf *b, const char *s)
+{
+    if (*s && !strpbrk(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~"))
+        return hs_buf_puts(b, s);
+    if (hs_buf_putc(b, '\'') < 0)
+        return -1;
+    for (; *s; s++) {
+        if (*s == '\'') {
+            if (hs_buf_puts(b, "'\\''") < 0)
+                return -1;
+        } else if (hs_buf_putc(b, *s) < 0) {
+            return -1;
+        }
+    }
+    return hs_buf_putc(b, '\'');
+}

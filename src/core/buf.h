@@ -26,5 +26,8 @@ void hs_buf_free(hs_buf *b);
  * characters (the short forms \n \t \r \b \f, otherwise \u00XX); other bytes as is. This is
  * exactly what Python's json.dumps(..., ensure_ascii=False) writes for valid UTF-8. */
 int hs_buf_put_json_string(hs_buf *b, const char *s);
+/* Append s as one word a POSIX shell reads back as s: as it is when that is safe, else in
+ * single quotes (a ' inside becomes '\''). */
+int hs_buf_put_shell_word(hs_buf *b, const char *s);
 
 #endif

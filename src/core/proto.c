@@ -80,7 +80,8 @@ static int finish(hs_buf *b)
 
 int hs_proto_pack_hello(const hs_hello *h, hs_buf *b)
 {
-    if (begin(b, HS_MSG_READY) < 0 || put_i32(b, h->rank) < 0 || put_str(b, h->host) < 0 ||
+    if (begin(b, HS_MSG_READY) < 0 || put_i32(b, h->rank) < 0 || put_i32(b, h->pid) < 0 ||
+        put_str(b, h->host) < 0 ||
         put_str(b, h->version) < 0 || put_i32(b, h->has_gpu) < 0 || put_i32(b, h->gpu_slot) < 0 ||
         put_i32(b, h->shared) < 0 || put_str(b, h->visible) < 0 || put_str(b, h->gpu_name) < 0 ||
         put_str(b, h->gpu_uuid) < 0 || put_str(b, h->error) < 0)
@@ -271,6 +272,7 @@ int hs_proto_unpack_hello(const void *msg, size_t len, hs_hello *h, hs_error *er
     memset(h, 0, sizeof *h);
     h->rank = get_i32(&r);
     get_fixed(&r, h->host, sizeof h->host);
+    h->pid = get_i32(&r);
     get_fixed(&r, h->version, sizeof h->version);
     h->has_gpu = get_i32(&r);
     h->gpu_slot = get_i32(&r);

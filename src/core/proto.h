@@ -27,6 +27,7 @@ enum hs_msg_type {
 
 typedef struct hs_hello {
     int32_t rank;
+    int32_t pid; /* of the worker process on its host */
     char host[64];
     char version[32];
     int32_t has_gpu;

@@ -277,23 +277,6 @@ fail:
     return -1;
 }
 
-static int put_quoted(hs_buf *out, const char *s)
-{
-    if (*s && !strpbrk(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~"))
-        return hs_buf_puts(out, s);
-    if (hs_buf_putc(out, '\'') < 0)
-        return -1;
-    for (; *s; s++) {
-        if (*s == '\'') {
-            if (hs_buf_puts(out, "'\\''") < 0)
-                return -1;
-        } else if (hs_buf_putc(out, *s) < 0) {
-            return -1;
-        }
-    }
-    return hs_buf_putc(out, '\'');
-}
-
 int hs_task_command_line(const hs_task *t, hs_buf *out)
 {
     if (t->runner == HS_RUNNER_PROBE)
@@ -302,7 +285,7 @@ int hs_task_command_line(const hs_task *t, hs_buf *out)
     for (uint32_t i = 0; i < t->argc; i++) {
         if (i && hs_buf_putc(out, ' ') < 0)
             return -1;
-        if (put_quoted(out, t->argv[i]) < 0)
+        if (hs_buf_put_shell_word(out, t->argv[i]) < 0)
             return -1;
     }
     return 0;

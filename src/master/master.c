@@ -57,6 +57,10 @@ struct master {
     /* runs not started because another attempt, elsewhere, holds their run directory */
     struct failure busy[MAX_REPORTED_FAILURES];
     size_t nbusy;
+    /* workers that died during the sweep */
+    char lost[8][200];
+    size_t nlost;
+    double last_lost_check;
     size_t fclass_count[32];
     char fclass_names[32][32];
     size_t nfclass;
@@ -310,6 +314,42 @@ static int record(struct master *m, int slot, hs_result *r, hs_error *err)
     return record_outcome(m, run, r, false, err);
 }
 
+/* The runs of workers that died will never report: record them as interrupted (their runs
+ * died with them; they run again on resume) and free their slots, so a stop can end. */
+static int reap_lost(struct master *m, hs_error *err)
+{
+    double now = hs_monotonic();
+    if (!m->ops->lost || now - m->last_lost_check < 0.1)
+        return 0;
+    m->last_lost_check = now;
+    for (int s = 0; s < m->nslots; s++) {
+        char why[200];
+        if (!m->slots[s].busy || !m->ops->lost(m->ctx, s, why, sizeof why))
+            continue;
+        if (m->nlost < sizeof m->lost / sizeof m->lost[0])
+            snprintf(m->lost[m->nlost], sizeof m->lost[0], "%s", why);
+        m->nlost++;
+        progress_clear(m);
+        fprintf(stderr, "hypersweep: %s; its run %s runs again on resume\n", why,
+                hs_grid_run(m->g, m->slots[s].run)->id);
+        hs_result r;
+        hs_result_init(&r);
+        size_t run = m->slots[s].run;
+        snprintf(r.run_id, sizeof r.run_id, "%s", hs_grid_run(m->g, run)->id);
+        r.index = run;
+        r.attempt = hs_store_attempts(m->store, m->row[run]);
+        r.status = HS_INTERRUPTED;
+        snprintf(r.failure_class, sizeof r.failure_class, "worker_lost");
+        snprintf(r.message, sizeof r.message, "%s", why);
+        m->ops->describe(m->ctx, s, &r);
+        int rc = record(m, s, &r, err);
+        hs_result_clear(&r);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* ---- recovery ----------------------------------------------------------------------- */
 
 /* The finished record in the run directory of grid cell `run`, when the store has not got
@@ -456,9 +496,20 @@ static void summary(struct master *m)
                 "\n%zu run%s failed in earlier invocations; rerun them with --retry-failed, "
                 "see them with: hypersweep status %s --failed\n",
                 earlier - m->failed_now, earlier - m->failed_now == 1 ? "" : "s", m->o->store_path);
+    if (m->nlost) {
+        fprintf(out, "\n%zu worker%s died during the sweep (a node or process lost; its "
+                     "runs run again on resume):\n",
+                m->nlost, m->nlost == 1 ? "" : "s");
+        for (size_t i = 0; i < m->nlost && i < sizeof m->lost / sizeof m->lost[0]; i++)
+            fprintf(out, "  %s\n", m->lost[i]);
+    }
     fprintf(out, "\nStore: %s\nRuns:  %s/runs/\n", m->o->store_path, m->o->sweep_dir);
-    if (sum->interrupted || sum->held_back)
+    if (sum->interrupted || sum->held_back) {
         fprintf(out, "Interrupted: run the same command again to continue where this stopped.\n");
+        if (m->o->resume_command)
+            fprintf(out, "  %s\n", m->o->resume_command);
+    }
+    fflush(out); /* a launcher may kill this process right after */
 }
 
 /* ---- the loop ----------------------------------------------------------------------- */
@@ -585,7 +636,7 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
         goto out;
     }
 
-    bool stopping = false, store_broken = false;
+    bool stopping = false, store_broken = false, by_signal = false;
     double stop_deadline = INFINITY;
     hs_result res;
     hs_result_init(&res);
@@ -595,6 +646,7 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
         /* a signal, or the end of the allocation coming */
         if (!stopping && *o->stop) {
             stopping = true;
+            by_signal = true;
             sum->interrupted = true;
             progress_clear(&m);
             fprintf(stderr, "hypersweep: stopping: no new runs, interrupting the %zu running\n",
@@ -679,6 +731,10 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
             m.running++;
             sum->executed++;
         }
+        if (stopping && !store_broken && reap_lost(&m, err) < 0) {
+            store_broken = true;
+            fprintf(stderr, "hypersweep: %s\n", err->text);
+        }
         if (m.running == 0 && (m.qlen == 0 || stopping || store_broken))
             break;
         if (stopping && now_m > stop_deadline) {
@@ -722,7 +778,8 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
         store_broken = true;
         fprintf(stderr, "hypersweep: %s\n", err->text);
     }
-    sum->held_back += m.qlen && (stopping || o->end_time > 0) && !store_broken ? m.qlen : 0;
+    /* what the time limit left in the queue (a signal's stop leaves it simply pending) */
+    sum->held_back += m.qlen && o->end_time > 0 && !by_signal && !store_broken ? m.qlen : 0;
     progress_clear(&m);
     summary(&m);
     rc = 0;

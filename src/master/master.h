@@ -34,6 +34,9 @@ typedef struct hs_executor_ops {
     int (*poll)(void *ctx, double timeout, int *slot, hs_result *res, hs_error *err);
     /* Ask a slot to stop its task; its result (interrupted) comes through poll. */
     void (*cancel)(void *ctx, int slot, const char *why);
+    /* Optional: 1 when the slot's worker is known to be dead (why says which rank, pid and
+     * host), so no result will ever come from it; else 0. */
+    int (*lost)(void *ctx, int slot, char *why, size_t cap);
 } hs_executor_ops;
 
 enum hs_progress_mode { HS_PROGRESS_AUTO = 0, HS_PROGRESS_TTY, HS_PROGRESS_LOG, HS_PROGRESS_NONE };
@@ -57,6 +60,7 @@ typedef struct hs_master_opts {
     const char *const *estimate_by;
     size_t nestimate_by;
     volatile sig_atomic_t *stop; /* set by a signal handler: stop cleanly */
+    const char *resume_command;  /* printed when the sweep stops before its end (or NULL) */
 } hs_master_opts;
 
 typedef struct hs_master_summary {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
@@ -20,6 +21,7 @@ struct worker {
 };
 
 struct hs_mpi_executor {
+    char host[64]; /* the master's */
     MPI_Comm comm;
     struct worker *w;
     int nw;
@@ -104,6 +106,7 @@ hs_mpi_executor *hs_mpi_executor_create(MPI_Comm comm, hs_error *err)
     }
     e->comm = comm;
     e->nw = size - 1;
+    gethostname(e->host, sizeof e->host);
     int ready = 0;
     char first_error[600] = "";
     while (ready < e->nw) {
@@ -269,6 +272,30 @@ static void m_cancel(void *ctx, int slot, const char *why)
     send_text(e->comm, e->w[slot].rank, HS_MSG_CANCEL, why);
 }
 
+/* A worker on the master's host whose process is gone (or a zombie) is dead. On another
+ * host nothing can tell from here; Open MPI ends the whole job then anyway. */
+static int m_lost(void *ctx, int slot, char *why, size_t cap)
+{
+    hs_mpi_executor *e = ctx;
+    const hs_hello *h = &e->w[slot].hello;
+    if (h->pid <= 0 || strcmp(h->host, e->host) != 0)
+        return 0;
+    char path[64], stat[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)h->pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(stat, sizeof stat, f))
+            stat[0] = '\0';
+        fclose(f);
+    }
+    const char *paren = strrchr(stat, ')');
+    char state = paren && paren[1] == ' ' ? paren[2] : '?';
+    if (f && state != 'Z' && state != 'X')
+        return 0;
+    snprintf(why, cap, "worker rank %d (pid %d) on host %s died", h->rank, (int)h->pid, h->host);
+    return 1;
+}
+
 const hs_executor_ops hs_mpi_executor_ops = {
     .nslots = m_nslots,
     .idle_slot = m_idle,
@@ -277,4 +304,5 @@ const hs_executor_ops hs_mpi_executor_ops = {
     .start = m_start,
     .poll = m_poll,
     .cancel = m_cancel,
+    .lost = m_lost,
 };

@@ -95,6 +95,7 @@ int hs_worker_main(MPI_Comm comm, const hs_worker_opts *o, volatile sig_atomic_t
     hs_hello hello;
     memset(&hello, 0, sizeof hello);
     hello.rank = rank;
+    hello.pid = (int32_t)getpid();
     gethostname(hello.host, sizeof hello.host);
     snprintf(hello.version, sizeof hello.version, "%s", HYPERSWEEP_VERSION);
     hs_binding binding;

@@ -74,6 +74,39 @@ note "SIGKILL to a local-mode master during its run"
 want_inflight=1
 kill_and_count local "$HS"
 
+# ---- a worker rank dies: Open MPI ends the job; the summary names it and how to resume ------
+note "SIGKILL to one worker rank: the summary names it, then the resume completes"
+mkdir -p dead/markers
+cat > dead/grid.cfg <<CFG
+name = "dead";
+run = { argv = ["sh", "$T/long.sh", "$T/dead/markers", "$T/dead/gate"];
+        results = ["{run_dir}/result.json"]; };
+axes = { x = [1, 2, 3]; };
+CFG
+# mpirun gives the other ranks 1 s between its SIGTERM and SIGKILL by default; the master
+# needs well under that to write its summary, but a loaded machine must not make it a race
+OMPI_MCA_odls_base_sigkill_timeout=30 "${MPIRUN[@]}" -n 3 "$HS" run dead/grid.cfg \
+    --dir dead/sweep --progress none > dead/run1.out 2> dead/run1.err &
+pid=$!
+for ((i = 0; i < 1200; i++)); do [[ $(left) -ge 2 ]] && break; sleep 0.05; done
+victim=
+for p in $(pgrep -f "$HS run dead/grid.cfg"); do
+    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then
+        victim=$p
+    fi
+done
+[[ -n $victim ]] || fail "no worker rank 1 found"
+kill -KILL "$victim"
+wait "$pid" 2>/dev/null || true
+for ((i = 0; i < 40; i++)); do [[ $(left) -eq 0 ]] && break; sleep 0.05; done
+[[ $(left) -eq 0 ]] || fail "runs outlived their dead job"
+grep -q "worker rank 1 (pid $victim) on host $(hostname) died" dead/run1.out ||
+    { cat dead/run1.out dead/run1.err >&2; fail "the summary does not name the dead rank"; }
+grep -q "mpirun -n 3 .*hypersweep run" dead/run1.out || fail "no resume command in the summary"
+touch dead/gate
+expect_exit 0 hs_mpi 3 run dead/grid.cfg --dir dead/sweep --progress none
+grep -q "ok *3" last.out || fail "the resume after a dead rank did not complete"
+
 # ---- the backstop: an attempt still alive holds the run directory ------------------------
 echo 'echo "{\"v\": 2}" > "$HYPERSWEEP_RESULT"' > quick.sh
 cat > quick.cfg <<CFG
