@@ -123,6 +123,124 @@ size_t hs_utf8_width(const char *str)
     return w;
 }
 
+size_t hs_utf8_width_n(const char *str, size_t n)
+{
+    size_t w = 0, i = 0;
+    while (i < n && str[i]) {
+        size_t k = hs_utf8_seq(str + i, n - i);
+        if (k == 0) {
+            w++;
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        utf8_next((const unsigned char *)str + i, &cp);
+        w += (size_t)cp_width(cp);
+        i += k;
+    }
+    return w;
+}
+
+/* How the character at s shows on a screen line: the bytes to print, the bytes it
+ * takes in s, and its columns. */
+struct glyph {
+    const char *bytes;
+    size_t len, adv, cols;
+    char pic[3];
+};
+
+static void glyph_at(const char *s, size_t avail, struct glyph *g)
+{
+    unsigned char c = (unsigned char)s[0];
+    g->adv = 1;
+    g->cols = 1;
+    g->len = 3;
+    if (c == '\n') {
+        g->bytes = "\xE2\x8F\x8E"; /* U+23CE return symbol */
+        return;
+    }
+    if (c < 0x20 || c == 0x7F) {
+        uint32_t cp = c == 0x7F ? 0x2421 : 0x2400 + c; /* control pictures */
+        g->pic[0] = (char)(0xE0 | (cp >> 12));
+        g->pic[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        g->pic[2] = (char)(0x80 | (cp & 0x3F));
+        g->bytes = g->pic;
+        return;
+    }
+    size_t n = hs_utf8_seq(s, avail);
+    if (n == 0) {
+        g->bytes = "\xEF\xBF\xBD"; /* U+FFFD */
+        return;
+    }
+    uint32_t cp;
+    utf8_next((const unsigned char *)s, &cp);
+    g->bytes = s;
+    g->len = g->adv = n;
+    g->cols = (size_t)cp_width(cp);
+}
+
+/* 10240 -> "10,240" */
+static void thousands(size_t n, char out[32])
+{
+    char tmp[32];
+    int l = snprintf(tmp, sizeof tmp, "%zu", n);
+    size_t o = 0;
+    for (int i = 0; i < l; i++) {
+        if (i && (l - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = tmp[i];
+    }
+    out[o] = '\0';
+}
+
+int hs_put_short(hs_buf *out, const char *s, size_t max_cols, const char *hint)
+{
+    size_t len = strlen(s), total = 0;
+    struct glyph g;
+    for (size_t i = 0; i < len && (!max_cols || total <= max_cols); i += g.adv) {
+        glyph_at(s + i, len - i, &g);
+        total += g.cols;
+    }
+    bool cut = max_cols && total > max_cols;
+    hs_buf mark = { 0 };
+    size_t keep = SIZE_MAX;
+    if (cut) {
+        char num[32];
+        thousands(len, num);
+        if (hs_buf_printf(&mark, "\xE2\x80\xA6 (%s byte%s%s%s)", num, len == 1 ? "" : "s",
+                          hint ? "; " : "", hint ? hint : "") < 0)
+            return -1;
+        size_t mw = hs_utf8_width(hs_buf_str(&mark));
+        keep = mw < max_cols ? max_cols - mw : 0;
+    }
+    int rc = 0;
+    size_t w = 0, start = out->len;
+    for (size_t i = 0; i < len && rc == 0; i += g.adv) {
+        glyph_at(s + i, len - i, &g);
+        if (w + g.cols > keep)
+            break;
+        rc = hs_buf_append(out, g.bytes, g.len);
+        w += g.cols;
+    }
+    if (cut && rc == 0) {
+        while (out->len > start && out->data[out->len - 1] == ' ')
+            out->data[--out->len] = '\0';
+        rc = hs_buf_puts(out, hs_buf_str(&mark));
+    }
+    hs_buf_free(&mark);
+    return rc < 0 ? -1 : cut ? 1 : 0;
+}
+
+int hs_shorten(hs_buf *b, size_t max_cols, const char *hint)
+{
+    char *text = hs_buf_steal(b);
+    if (!text)
+        return -1;
+    int rc = hs_put_short(b, text, max_cols, hint);
+    free(text);
+    return rc;
+}
+
 size_t hs_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);

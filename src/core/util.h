@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "buf.h"
 #include "error.h"
 
 /* True if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
@@ -16,6 +17,26 @@ size_t hs_utf8_seq(const char *s, size_t avail);
 /* Number of terminal columns s occupies (East Asian wide characters count 2, emoji 2,
  * combining marks 0). Invalid bytes count 1 each. */
 size_t hs_utf8_width(const char *s);
+/* The same for the first n bytes of s (a sequence cut by n counts 1 column per byte). */
+size_t hs_utf8_width_n(const char *s, size_t n);
+
+/* ---- long values on a screen ---------------------------------------------------------- */
+
+/* Columns a value may take on a screen before it is shortened: a table cell, a line. */
+#define HS_SHORT_CELL_COLS 100
+#define HS_SHORT_LINE_COLS 160
+
+/* Appends s to out as one line for a screen (status, text tables, summaries): a newline
+ * becomes U+23CE (⏎), other control characters their U+24xx pictures, invalid UTF-8 bytes
+ * U+FFFD. When that is wider than max_cols columns (0: no limit), only a prefix is kept, cut
+ * at a character boundary, and a marker "… (10,240 bytes)" follows, or "… (10,240 bytes;
+ * HINT)" with a hint, the number being strlen(s); prefix and marker then take at most
+ * max_cols columns (the marker alone when it is wider). JSON, CSV and the store always keep
+ * the whole value; only what people read is shortened. Returns 1 if it shortened, 0 if not,
+ * -1 when out of memory. */
+int hs_put_short(hs_buf *out, const char *s, size_t max_cols, const char *hint);
+/* hs_put_short on the text of b, in place (e.g. after hs_run_describe). */
+int hs_shorten(hs_buf *b, size_t max_cols, const char *hint);
 
 /* Levenshtein distance, for "did you mean" suggestions. */
 size_t hs_edit_distance(const char *a, const char *b);
