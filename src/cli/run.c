@@ -90,11 +90,36 @@ const hs_cli_cmd hs_cmd_run = {
 };
 
 static volatile sig_atomic_t stop_flag;
+/* a SIGUSR1 that came before the rank knew whether it is the master */
+static volatile sig_atomic_t early_usr1;
 
 static void on_signal(int sig)
 {
     (void)sig;
     stop_flag = 1;
+}
+
+static void on_early_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        early_usr1 = 1;
+    else
+        stop_flag = 1;
+}
+
+/* From the start of `run`, before MPI_Init (seconds on a loaded node): without a handler, a
+ * SIGINT or SIGTERM, or the SIGUSR1 that mpirun forwards to every rank, killed a rank that
+ * was still starting (and mpirun the job) instead of stopping the sweep cleanly. A signal
+ * is kept until the rank knows its role; install_signals then acts on it. */
+static void install_early_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_early_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
 }
 
 static void install_signals(bool master)
@@ -114,6 +139,8 @@ static void install_signals(bool master)
         signal(SIGUSR1, SIG_IGN);
     }
     signal(SIGPIPE, SIG_IGN);
+    if (master && early_usr1)
+        stop_flag = 1;
 }
 
 /* Under an MPI launcher, a rank dies with the process that started it (mpirun, orted or
@@ -467,6 +494,7 @@ out:
 
 static int run_main(int argc, char **argv)
 {
+    install_early_signals();
     char self_exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
     self_exe[n > 0 ? n : 0] = '\0';
