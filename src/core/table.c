@@ -139,8 +139,18 @@ static void pad(FILE *out, size_t n)
 static void write_csv_field(FILE *out, const char *s, char sep)
 {
     if (sep == '\t') {
-        for (; *s; s++)
-            fputc(*s == '\t' || *s == '\n' ? ' ' : *s, out);
+        /* escaped, not replaced: a value with tabs or newlines reads back whole */
+        for (; *s; s++) {
+            const char *esc = *s == '\t'   ? "\\t"
+                              : *s == '\n' ? "\\n"
+                              : *s == '\r' ? "\\r"
+                              : *s == '\\' ? "\\\\"
+                                           : NULL;
+            if (esc)
+                fputs(esc, out);
+            else
+                fputc(*s, out);
+        }
         return;
     }
     if (!strpbrk(s, ",\"\n\r")) {

@@ -16,7 +16,7 @@ typedef enum hs_table_format {
     HS_TABLE_TEXT = 0,
     HS_TABLE_MARKDOWN,
     HS_TABLE_CSV,
-    HS_TABLE_TSV
+    HS_TABLE_TSV /* tab, newline, return and backslash escaped as \t \n \r \\ */
 } hs_table_format;
 
 hs_table *hs_table_create(size_t ncols);
