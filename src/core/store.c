@@ -248,6 +248,18 @@ static hsize_t extent_1d(hid_t d)
     return n;
 }
 
+/* The name of member i of a group, of any length. Caller frees; NULL on failure. */
+static char *member_name(hid_t grp, hsize_t i)
+{
+    ssize_t len = H5Gget_objname_by_idx(grp, i, NULL, 0);
+    char *name = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (name && H5Gget_objname_by_idx(grp, i, name, (size_t)len + 1) < 0) {
+        free(name);
+        name = NULL;
+    }
+    return name;
+}
+
 static int write_attr_str(hid_t loc, const char *name, const char *value)
 {
     if (H5Aexists(loc, name) > 0)
@@ -770,12 +782,12 @@ static int add_rows(hs_store *s, const hs_grid *g, hs_store_open_info *info, hs_
     hsize_t np = 0;
     H5Gget_num_objs(s->params_grp, &np);
     for (hsize_t i = 0; i < np; i++) {
-        char name[512];
-        H5Gget_objname_by_idx(s->params_grp, i, name, sizeof name);
-        hid_t pd = H5Dopen2(s->params_grp, name, H5P_DEFAULT);
+        char *name = member_name(s->params_grp, i);
+        hid_t pd = name ? H5Dopen2(s->params_grp, name, H5P_DEFAULT) : -1;
         rc |= pd < 0 || set_rows(pd, total) < 0;
         if (pd >= 0)
             H5Dclose(pd);
+        free(name);
     }
     if (H5Lexists(s->runs, "params", H5P_DEFAULT) > 0) {
         hid_t pd = H5Dopen2(s->runs, "params", H5P_DEFAULT);
@@ -850,6 +862,71 @@ static size_t round_up(size_t n, size_t m)
     return n == 0 ? m : (n + m - 1) / m * m;
 }
 
+static size_t pkind_bytes(enum pkind k, size_t str_size)
+{
+    return k == PK_STR ? str_size : k == PK_BOOL ? 1 : 8;
+}
+
+static hid_t pkind_type(enum pkind k, size_t str_size)
+{
+    return k == PK_STR     ? str_type(str_size)
+           : k == PK_INT   ? H5Tcopy(H5T_NATIVE_INT64)
+           : k == PK_FLOAT ? H5Tcopy(H5T_NATIVE_DOUBLE)
+                           : H5Tcopy(H5T_NATIVE_INT8);
+}
+
+static void pkind_fill(enum pkind k, void *dst, size_t esz)
+{
+    switch (k) {
+    case PK_INT:
+        *(int64_t *)dst = INT_ABSENT;
+        break;
+    case PK_FLOAT:
+        *(double *)dst = NAN;
+        break;
+    case PK_BOOL:
+        *(int8_t *)dst = -1;
+        break;
+    case PK_STR:
+        memset(dst, 0, esz);
+        break;
+    }
+}
+
+/* Rows per chunk of a text column of `size` bytes: chunks of at most about 1 MiB, so that
+ * HDF5's default chunk cache holds one and a row read does not inflate more than that. */
+static hsize_t text_chunk_rows(size_t size)
+{
+    size_t rows = (1u << 20) / (size ? size : 1);
+    return rows < 1 ? 1 : rows > ROW_CHUNK ? ROW_CHUNK : (hsize_t)rows;
+}
+
+/* Rows per block when a column is rebuilt or read: about 4 MiB of data at a time, so long
+ * values in many rows never need the whole column in memory. */
+static size_t block_rows(size_t esz)
+{
+    size_t rows = (4u << 20) / (esz ? esz : 1);
+    return rows < 1 ? 1 : rows;
+}
+
+/* Reads rows [first, first + n) of d as mt into buf. */
+static int read_range(hid_t d, hid_t mt, hsize_t first, size_t n, void *buf)
+{
+    if (n == 0)
+        return 0;
+    hsize_t cnt = n;
+    hid_t fs = H5Dget_space(d);
+    hid_t ms = H5Screate_simple(1, &cnt, NULL);
+    herr_t rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &first, NULL, &cnt, NULL);
+    if (rc >= 0)
+        rc = H5Dread(d, mt, ms, fs, H5P_DEFAULT, buf);
+    if (rc < 0)
+        capture();
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return rc < 0 ? -1 : 0;
+}
+
 /* The kind of an existing column and its string size. */
 static int column_kind(hid_t d, enum pkind *k, size_t *size)
 {
@@ -871,10 +948,54 @@ static int column_kind(hid_t d, enum pkind *k, size_t *size)
     return 0;
 }
 
-/* Write one parameter column (creating or widening it first; all pre-SWMR). Old rows keep
- * their values, converted if the column's type had to change. */
+/* A column being rebuilt with another type: the old dataset, kept open (under a temporary
+ * link) until its values have been converted block by block. */
+struct old_col {
+    hid_t d;
+    enum pkind kind;
+    size_t size; /* string size */
+    char *link;
+    unsigned char *buf; /* one block in the old kind */
+};
+
+/* Converts row i of the old block into dst, a value of the new kind (float or text). */
+static void convert_old(const struct old_col *o, size_t i, enum pkind want, unsigned char *dst,
+                        size_t esz)
+{
+    char tmp[32] = "";
+    const unsigned char *src = o->buf + i * pkind_bytes(o->kind, o->size);
+    switch (o->kind) {
+    case PK_STR:
+        /* wider text: the old bytes as they are */
+        memset(dst, 0, esz);
+        memcpy(dst, src, o->size < esz ? o->size : esz);
+        return;
+    case PK_INT:
+        if (want == PK_FLOAT) {
+            int64_t v = *(const int64_t *)src;
+            *(double *)dst = v == INT_ABSENT ? NAN : (double)v;
+            return;
+        }
+        if (*(const int64_t *)src != INT_ABSENT)
+            snprintf(tmp, sizeof tmp, "%lld", (long long)*(const int64_t *)src);
+        break;
+    case PK_FLOAT:
+        if (!isnan(*(const double *)src))
+            hs_double_repr(*(const double *)src, tmp);
+        break;
+    case PK_BOOL:
+        if (*(const int8_t *)src >= 0)
+            snprintf(tmp, sizeof tmp, "%s", *(const int8_t *)src ? "true" : "false");
+        break;
+    }
+    copy_fixed(dst, tmp, esz);
+}
+
+/* Write one parameter column (creating, widening or converting it first; all pre-SWMR).
+ * Rows of other grids keep their values, converted if the column's type had to change.
+ * Done in blocks of rows, text of any length kept whole. */
 static int write_param(hs_store *s, const hs_grid *g, const hs_param_info *pi,
-                       const int64_t *row_of_run, size_t *created, hs_error *err)
+                       const int64_t *run_of_row, size_t *created, hs_error *err)
 {
     enum pkind want = pkind_of(pi->type);
     bool mixed = pi->type == HS_PTYPE_MIXED;
@@ -884,15 +1005,14 @@ static int write_param(hs_store *s, const hs_grid *g, const hs_param_info *pi,
     enum pkind have = want;
     size_t have_size = want_size;
     bool exists = H5Lexists(s->params_grp, pi->name, H5P_DEFAULT) > 0;
-    /* old values as text, if the column must be rebuilt */
-    char *old = NULL;
-    size_t old_size = 0;
-    int64_t *old_i = NULL;
-    double *old_f = NULL;
+    struct old_col old = { .d = -1 };
     if (exists) {
         d = H5Dopen2(s->params_grp, pi->name, H5P_DEFAULT);
-        if (d < 0 || column_kind(d, &have, &have_size) < 0)
+        if (d < 0 || column_kind(d, &have, &have_size) < 0) {
+            if (d >= 0)
+                H5Dclose(d);
             return h5err(err, "%s: cannot read /params/%s", s->path, pi->name);
+        }
         bool ok = have == want || (have == PK_FLOAT && want == PK_INT) || have == PK_STR;
         if (have == PK_STR && want_size > have_size)
             ok = false;
@@ -903,20 +1023,7 @@ static int write_param(hs_store *s, const hs_grid *g, const hs_param_info *pi,
         if (ok) {
             want_size = have_size;
         } else {
-            /* keep the old values and rebuild the column with the wider type */
-            if (have == PK_STR) {
-                old = read_strings(d, n, &old_size);
-            } else if (have == PK_FLOAT) {
-                old_f = malloc((n ? n : 1) * sizeof *old_f);
-                if (old_f)
-                    read_rows(d, H5T_NATIVE_DOUBLE, n, old_f);
-            } else {
-                old_i = malloc((n ? n : 1) * sizeof *old_i);
-                if (old_i)
-                    read_rows(d, H5T_NATIVE_INT64, n, old_i);
-            }
-            H5Dclose(d);
-            d = -1;
+            /* keep the old column open under another name, and rebuild it wider */
             if (want != PK_STR && want != PK_FLOAT) {
                 want = PK_STR;
                 mixed = true;
@@ -925,224 +1032,217 @@ static int write_param(hs_store *s, const hs_grid *g, const hs_param_info *pi,
                 mixed = true;
             }
             if (want == PK_STR) {
-                size_t need = have == PK_STR ? old_size : 24;
+                size_t need = have == PK_STR ? have_size : 24;
                 if (need > want_size)
                     want_size = round_up(need, 16);
             }
-            char tmp[600];
-            snprintf(tmp, sizeof tmp, "%s.old", pi->name);
-            if (H5Lmove(s->params_grp, pi->name, s->params_grp, tmp, H5P_DEFAULT, H5P_DEFAULT) <
-                    0 ||
-                H5Ldelete(s->params_grp, tmp, H5P_DEFAULT) < 0) {
-                free(old);
-                free(old_f);
-                free(old_i);
+            old.d = d;
+            old.kind = have;
+            old.size = have_size;
+            d = -1;
+            hs_buf link = { 0 };
+            if (hs_buf_printf(&link, "%s.old", pi->name) < 0 || !(old.link = hs_buf_steal(&link))) {
+                H5Dclose(old.d);
+                return hs_err(err, "out of memory");
+            }
+            if (H5Lmove(s->params_grp, pi->name, s->params_grp, old.link, H5P_DEFAULT,
+                        H5P_DEFAULT) < 0) {
+                H5Dclose(old.d);
+                free(old.link);
                 return h5err(err, "%s: cannot rebuild /params/%s", s->path, pi->name);
             }
             exists = false;
         }
     }
+    size_t esz = pkind_bytes(want, want_size);
+    hid_t mt = pkind_type(want, want_size);
     if (!exists) {
-        hid_t t;
         unsigned char fill[16] = { 0 };
-        switch (want) {
-        case PK_INT:
-            t = H5Tcopy(H5T_NATIVE_INT64);
-            *(int64_t *)fill = INT_ABSENT;
-            break;
-        case PK_FLOAT:
-            t = H5Tcopy(H5T_NATIVE_DOUBLE);
-            *(double *)fill = NAN;
-            break;
-        case PK_BOOL:
-            t = H5Tcopy(H5T_NATIVE_INT8);
-            *(int8_t *)fill = -1;
-            break;
-        default:
-            t = str_type(want_size);
-            break;
+        pkind_fill(want, fill, sizeof fill);
+        /* text is mostly padding: compressed, in chunks of about 1 MiB */
+        d = create_1d(s->params_grp, pi->name, mt, want == PK_STR ? NULL : fill,
+                      want == PK_STR ? text_chunk_rows(want_size) : ROW_CHUNK, want == PK_STR, n);
+        if (d >= 0) {
+            write_attr_str(d, "type", pkind_name(want, mixed));
+            (*created)++;
         }
-        d = create_1d(s->params_grp, pi->name, t, want == PK_STR ? NULL : fill, ROW_CHUNK, false,
-                      n);
-        H5Tclose(t);
-        if (d < 0) {
-            free(old);
-            free(old_f);
-            free(old_i);
-            return h5err(err, "%s: cannot create /params/%s", s->path, pi->name);
+    }
+    size_t brows = block_rows(esz > old.size ? esz : old.size + 8);
+    if (brows > n)
+        brows = n ? n : 1;
+    unsigned char *col = malloc(brows * esz);
+    if (old.d >= 0)
+        old.buf = malloc(brows * pkind_bytes(old.kind, old.size));
+    hid_t old_mt = old.d >= 0 ? pkind_type(old.kind, old.size) : -1;
+    int rc = d < 0 ? -1 : !col || (old.d >= 0 && !old.buf) ? -2 : 0;
+    hs_buf tb = { 0 };
+    for (size_t first = 0; first < n && rc == 0; first += brows) {
+        size_t cnt = n - first < brows ? n - first : brows;
+        if (exists) {
+            rc = read_range(d, mt, first, cnt, col);
+        } else if (old.d >= 0) {
+            rc = read_range(old.d, old_mt, first, cnt, old.buf);
+            for (size_t i = 0; i < cnt && rc == 0; i++)
+                convert_old(&old, i, want, col + i * esz, esz);
+        } else {
+            for (size_t i = 0; i < cnt; i++)
+                pkind_fill(want, col + i * esz, esz);
         }
-        write_attr_str(d, "type", pkind_name(want, mixed));
-        (*created)++;
-    }
-    /* build the whole column: old values first, then this grid's values */
-    size_t esz = want == PK_STR ? want_size : want == PK_BOOL ? 1 : 8;
-    unsigned char *col = calloc(n ? n : 1, esz);
-    bool *absent = calloc(n ? n : 1, sizeof *absent);
-    if (!col || !absent) {
-        free(col);
-        free(absent);
-        free(old);
-        free(old_f);
-        free(old_i);
-        H5Dclose(d);
-        return hs_err(err, "out of memory");
-    }
-    hid_t mt = want == PK_STR ? str_type(want_size)
-                              : H5Tcopy(want == PK_INT     ? H5T_NATIVE_INT64
-                                        : want == PK_FLOAT ? H5T_NATIVE_DOUBLE
-                                                           : H5T_NATIVE_INT8);
-    int rc = 0;
-    if (exists) {
-        rc = read_rows(d, mt, n, col);
-    } else {
-        for (size_t r = 0; r < n; r++) {
-            unsigned char *dst = col + r * esz;
-            if (old_i || old_f) {
-                bool is_absent = old_i ? old_i[r] == INT_ABSENT : isnan(old_f[r]);
-                if (want == PK_FLOAT) {
-                    *(double *)dst = old_i ? (is_absent ? NAN : (double)old_i[r]) : old_f[r];
-                } else if (!is_absent) {
-                    char tmp[32];
-                    if (old_i)
-                        snprintf(tmp, sizeof tmp, "%lld", (long long)old_i[r]);
-                    else
-                        hs_double_repr(old_f[r], tmp);
-                    copy_fixed(dst, tmp, esz);
+        for (size_t i = 0; i < cnt && rc == 0; i++) {
+            int64_t run = run_of_row[first + i];
+            if (run < 0)
+                continue; /* a row of an older grid keeps its value */
+            unsigned char *dst = col + i * esz;
+            const hs_value *v = hs_run_get(hs_grid_run(g, (size_t)run), pi->name);
+            if (!v) {
+                pkind_fill(want, dst, esz);
+                continue;
+            }
+            switch (want) {
+            case PK_INT:
+                *(int64_t *)dst = v->u.i;
+                break;
+            case PK_FLOAT:
+                *(double *)dst = v->type == HS_INT ? (double)v->u.i : v->u.f;
+                break;
+            case PK_BOOL:
+                *(int8_t *)dst = v->u.b ? 1 : 0;
+                break;
+            case PK_STR:
+                hs_buf_reset(&tb);
+                if (hs_value_put_text(&tb, v) < 0) {
+                    rc = -2;
+                    break;
                 }
-            } else if (old) {
-                copy_fixed(dst, old + r * (old_size + 1), esz);
-            } else {
-                put_fill(dst,
-                         want == PK_STR     ? C_STR
-                         : want == PK_INT   ? C_I64
-                         : want == PK_FLOAT ? C_F64
-                                            : C_I8,
-                         esz,
-                         want == PK_INT     ? (double)INT_ABSENT
-                         : want == PK_FLOAT ? NAN
-                                            : -1);
+                if (tb.len > esz) {
+                    rc = -3; /* the grid's max_text_len is the longest value: never */
+                    break;
+                }
+                memset(dst, 0, esz);
+                memcpy(dst, hs_buf_str(&tb), tb.len);
+                break;
             }
         }
-    }
-    hs_buf tb = { 0 };
-    for (size_t i = 0; i < hs_grid_nruns(g) && rc == 0; i++) {
-        const hs_run *run = hs_grid_run(g, i);
-        if (row_of_run[i] < 0)
-            continue;
-        unsigned char *dst = col + (size_t)row_of_run[i] * esz;
-        const hs_value *v = hs_run_get(run, pi->name);
-        if (!v) {
-            put_fill(dst,
-                     want == PK_STR     ? C_STR
-                     : want == PK_INT   ? C_I64
-                     : want == PK_FLOAT ? C_F64
-                                        : C_I8,
-                     esz,
-                     want == PK_INT     ? (double)INT_ABSENT
-                     : want == PK_FLOAT ? NAN
-                                        : -1);
-            continue;
-        }
-        switch (want) {
-        case PK_INT:
-            *(int64_t *)dst = v->u.i;
-            break;
-        case PK_FLOAT:
-            *(double *)dst = v->type == HS_INT ? (double)v->u.i : v->u.f;
-            break;
-        case PK_BOOL:
-            *(int8_t *)dst = v->u.b ? 1 : 0;
-            break;
-        case PK_STR:
-            hs_buf_reset(&tb);
-            hs_value_put_text(&tb, v);
-            memset(dst, 0, esz);
-            memcpy(dst, hs_buf_str(&tb), tb.len < esz ? tb.len : esz);
-            break;
-        }
+        if (rc == 0)
+            rc = write_range(d, mt, first, cnt, col);
     }
     hs_buf_free(&tb);
-    (void)absent;
-    if (rc == 0)
-        rc = write_range(d, mt, 0, n, col);
-    H5Tclose(mt);
-    H5Dclose(d);
     free(col);
-    free(absent);
-    free(old);
-    free(old_f);
-    free(old_i);
+    free(old.buf);
+    H5Tclose(mt);
+    if (old_mt >= 0)
+        H5Tclose(old_mt);
+    if (d >= 0)
+        H5Dclose(d);
+    if (old.d >= 0) {
+        H5Dclose(old.d);
+        if (rc == 0 && H5Ldelete(s->params_grp, old.link, H5P_DEFAULT) < 0)
+            rc = -1;
+    }
+    free(old.link);
+    if (rc == -2)
+        return hs_err(err, "out of memory writing /params/%s", pi->name);
+    if (rc == -3)
+        return hs_err(err, "%s: a value of parameter '%s' is longer than its column", s->path,
+                      pi->name);
     if (rc < 0)
         return h5err(err, "%s: cannot write /params/%s", s->path, pi->name);
     return 0;
 }
 
-/* /runs/params: every run's parameters as JSON text (the exact, typed record). */
-static int write_params_json(hs_store *s, const hs_grid *g, const int64_t *row_of_run,
+/* /runs/params: every run's parameters as JSON text (the exact, typed record), of any
+ * length; written in blocks of rows, like the parameter columns. */
+static int write_params_json(hs_store *s, const hs_grid *g, const int64_t *run_of_row,
                              hs_error *err)
 {
     hs_buf b = { 0 };
     size_t need = 0;
     for (size_t i = 0; i < hs_grid_nruns(g); i++) {
         hs_buf_reset(&b);
-        hs_run_params_json(hs_grid_run(g, i), &b);
+        if (hs_run_params_json(hs_grid_run(g, i), &b) < 0) {
+            hs_buf_free(&b);
+            return hs_err(err, "out of memory");
+        }
         if (b.len > need)
             need = b.len;
     }
-    size_t size = round_up(need, 64), n = s->nrows;
-    char *old = NULL;
-    size_t old_size = 0;
-    hid_t d = -1;
+    size_t size = round_up(need, 64), n = s->nrows, old_size = 0;
+    hid_t d = -1, old = -1;
+    bool keep = false; /* the existing column is wide enough */
     if (H5Lexists(s->runs, "params", H5P_DEFAULT) > 0) {
         d = H5Dopen2(s->runs, "params", H5P_DEFAULT);
-        old = read_strings(d, n, &old_size);
-        if (!old) {
-            H5Dclose(d);
+        enum pkind k;
+        if (d < 0 || column_kind(d, &k, &old_size) < 0 || k != PK_STR) {
+            if (d >= 0)
+                H5Dclose(d);
             hs_buf_free(&b);
             return h5err(err, "%s: cannot read /runs/params", s->path);
         }
         if (old_size >= size) {
             size = old_size;
+            keep = true;
         } else {
-            H5Dclose(d);
+            old = d;
             d = -1;
-            if (H5Lmove(s->runs, "params", s->runs, "params.old", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
-                H5Ldelete(s->runs, "params.old", H5P_DEFAULT) < 0) {
-                free(old);
+            if (H5Lmove(s->runs, "params", s->runs, "params.old", H5P_DEFAULT, H5P_DEFAULT) < 0) {
+                H5Dclose(old);
                 hs_buf_free(&b);
                 return h5err(err, "%s: cannot rebuild /runs/params", s->path);
             }
         }
     }
-    hid_t t = str_type(size);
+    hid_t t = str_type(size), old_t = old >= 0 ? str_type(old_size) : -1;
     if (d < 0)
-        d = create_1d(s->runs, "params", t, NULL, ROW_CHUNK, false, n);
-    char *col = calloc(n ? n : 1, size);
-    if (d < 0 || !col) {
-        free(col);
-        free(old);
-        H5Tclose(t);
-        hs_buf_free(&b);
-        return h5err(err, "%s: cannot create /runs/params", s->path);
+        d = create_1d(s->runs, "params", t, NULL, text_chunk_rows(size), true, n);
+    size_t brows = block_rows(size + old_size);
+    if (brows > n)
+        brows = n ? n : 1;
+    char *col = malloc(brows * size);
+    char *oldbuf = old >= 0 ? malloc(brows * old_size) : NULL;
+    int rc = d < 0 ? -1 : !col || (old >= 0 && !oldbuf) ? -2 : 0;
+    for (size_t first = 0; first < n && rc == 0; first += brows) {
+        size_t cnt = n - first < brows ? n - first : brows;
+        if (keep) {
+            rc = read_range(d, t, first, cnt, col);
+        } else if (old >= 0) {
+            rc = read_range(old, old_t, first, cnt, oldbuf);
+            for (size_t i = 0; i < cnt; i++) {
+                memset(col + i * size, 0, size);
+                memcpy(col + i * size, oldbuf + i * old_size, old_size);
+            }
+        } else {
+            memset(col, 0, cnt * size);
+        }
+        for (size_t i = 0; i < cnt && rc == 0; i++) {
+            if (run_of_row[first + i] < 0)
+                continue;
+            hs_buf_reset(&b);
+            if (hs_run_params_json(hs_grid_run(g, (size_t)run_of_row[first + i]), &b) < 0) {
+                rc = -2;
+                break;
+            }
+            char *dst = col + i * size;
+            memset(dst, 0, size);
+            memcpy(dst, hs_buf_str(&b), b.len);
+        }
+        if (rc == 0)
+            rc = write_range(d, t, first, cnt, col);
     }
-    if (old)
-        for (size_t r = 0; r < n; r++)
-            copy_fixed(col + r * size, old + r * (old_size + 1), size);
-    for (size_t i = 0; i < hs_grid_nruns(g); i++) {
-        if (row_of_run[i] < 0)
-            continue;
-        hs_buf_reset(&b);
-        hs_run_params_json(hs_grid_run(g, i), &b);
-        char *dst = col + (size_t)row_of_run[i] * size;
-        memset(dst, 0, size);
-        memcpy(dst, hs_buf_str(&b), b.len);
-    }
-    int rc = write_range(d, t, 0, n, col);
     H5Tclose(t);
-    H5Dclose(d);
+    if (old_t >= 0)
+        H5Tclose(old_t);
+    if (d >= 0)
+        H5Dclose(d);
+    if (old >= 0) {
+        H5Dclose(old);
+        if (rc == 0 && H5Ldelete(s->runs, "params.old", H5P_DEFAULT) < 0)
+            rc = -1;
+    }
     free(col);
-    free(old);
+    free(oldbuf);
     hs_buf_free(&b);
+    if (rc == -2)
+        return hs_err(err, "out of memory writing /runs/params");
     return rc < 0 ? h5err(err, "%s: cannot write /runs/params", s->path) : 0;
 }
 
@@ -1202,7 +1302,7 @@ hs_store *hs_store_open(const char *path, const hs_grid *g, const hs_store_opts 
         s->opts.batch_seconds = 1.0;
     if (info)
         memset(info, 0, sizeof *info);
-    int64_t *row_of_run = NULL;
+    int64_t *row_of_run = NULL, *run_of_row = NULL;
     char *dir = strdup(path);
     if (!s->path || !dir) {
         free(dir);
@@ -1269,13 +1369,24 @@ hs_store *hs_store_open(const char *path, const hs_grid *g, const hs_store_opts 
     if (open_handles(s, err) < 0 || load_index(s, err) < 0 || add_rows(s, g, info, err) < 0 ||
         write_index(s, g, &row_of_run, err) < 0)
         goto fail;
+    /* the other way round: the grid run of each row, -1 for rows of older grids */
+    run_of_row = malloc((s->nrows ? s->nrows : 1) * sizeof *run_of_row);
+    if (!run_of_row) {
+        hs_err(err, "out of memory");
+        goto fail;
+    }
+    for (size_t r = 0; r < s->nrows; r++)
+        run_of_row[r] = -1;
+    for (size_t i = 0; i < hs_grid_nruns(g); i++)
+        if (row_of_run[i] >= 0)
+            run_of_row[row_of_run[i]] = (int64_t)i;
     size_t created = 0;
     for (size_t k = 0; k < hs_grid_nparams(g); k++)
-        if (write_param(s, g, hs_grid_param(g, k), row_of_run, &created, err) < 0)
+        if (write_param(s, g, hs_grid_param(g, k), run_of_row, &created, err) < 0)
             goto fail;
     if (info)
         info->new_params = exists ? created : 0;
-    if (write_params_json(s, g, row_of_run, err) < 0)
+    if (write_params_json(s, g, run_of_row, err) < 0)
         goto fail;
     char now[32];
     hs_iso_time(hs_now(), now);
@@ -1293,7 +1404,8 @@ hs_store *hs_store_open(const char *path, const hs_grid *g, const hs_store_opts 
     }
     free(opens);
     free(row_of_run);
-    row_of_run = NULL;
+    free(run_of_row);
+    row_of_run = run_of_row = NULL;
     if (H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0) {
         h5err(err, "cannot write store %s", path);
         goto fail;
@@ -1305,6 +1417,7 @@ hs_store *hs_store_open(const char *path, const hs_grid *g, const hs_store_opts 
     return s;
 fail:
     free(row_of_run);
+    free(run_of_row);
     store_free(s);
     return NULL;
 }
@@ -1373,6 +1486,16 @@ int hs_store_put(hs_store *s, size_t row, const hs_result *r, int status, hs_err
     s->wall[row] = r->wall_s;
     snprintf(s->fclass[row], sizeof s->fclass[row], "%s", r->failure_class);
     return 0;
+}
+
+int hs_store_commit_idle(hs_store *s, hs_error *err)
+{
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < s->nbatch; i++)
+        if (s->batch[i].status != HS_RUNNING)
+            return hs_store_flush(s, err);
+    return hs_store_tick(s, err);
 }
 
 int hs_store_tick(hs_store *s, hs_error *err)
@@ -1490,16 +1613,6 @@ static int commit_data(hs_store *s, hs_error *err)
         size_t j = i + 1;
         while (j < n && s->batch[j].row == s->batch[j - 1].row + 1)
             j++;
-int hs_store_commit_idle(hs_store *s, hs_error *err)
-{
-    if (!s)
-        return 0;
-    for (size_t i = 0; i < s->nbatch; i++)
-        if (s->batch[i].status != HS_RUNNING)
-            return hs_store_flush(s, err);
-    return hs_store_tick(s, err);
-}
-
         hsize_t start[2] = { s->batch[i].row, 0 }, cnt[2] = { j - i, nm };
         hid_t fs = H5Dget_space(s->d_mvalues);
         hid_t ms = H5Screate_simple(2, cnt, NULL);
@@ -1585,8 +1698,16 @@ struct sd_param {
     int64_t *i;
     double *f;
     int8_t *b;
-    char *s; /* nrows * (size + 1) */
+    /* text: each distinct value once (vals[0] is "", absent), and each row's value's index */
+    char **vals;
+    size_t nvals;
+    uint32_t *code;
 };
+
+/* The text columns read one row at a time (light mode; /runs/params always). */
+enum { LZ_MESSAGE, LZ_HOST, LZ_GPU_NAME, LZ_GPU_UUID, LZ_GIT_COMMIT, LZ_PARAMS, LZ_N };
+static const char *const lazy_cols[LZ_N] = { "message",  "host",       "gpu_name",
+                                             "gpu_uuid", "git_commit", "params" };
 
 struct hs_store_data {
     char *path;
@@ -1601,10 +1722,14 @@ struct hs_store_data {
     int32_t *attempts, *exit_code, *signal, *rank, *gpu, *warnings;
     int8_t *git_dirty;
     double *started, *finished, *wall_s, *max_rss, *cpu_s;
-    char *fclass, *message, *host, *gpu_name, *gpu_uuid, *git_commit, *params;
-    size_t fclass_sz, message_sz, host_sz, gpu_name_sz, gpu_uuid_sz, git_commit_sz, params_sz;
-    bool light;         /* HS_STORE_READ_LIGHT: the text columns are read per row */
-    char lazy[6][4200]; /* one row of each lazily read column */
+    char *fclass, *message, *host, *gpu_name, *gpu_uuid, *git_commit;
+    size_t fclass_sz, message_sz, host_sz, gpu_name_sz, gpu_uuid_sz, git_commit_sz;
+    bool light; /* HS_STORE_READ_LIGHT: the text columns are read per row */
+    /* one row of each lazily read column, whatever its width; the dataset stays open (0:
+     * not opened yet, -1: absent), so HDF5's chunk cache serves the next rows */
+    hid_t lazy_ds[LZ_N];
+    size_t lazy_size[LZ_N];
+    char *lazy[LZ_N];
     struct sd_param *p;
     size_t np;
     char **mnames;
@@ -1618,6 +1743,11 @@ void hs_store_data_destroy(hs_store_data *d)
         return;
     if (d->d_tail > 0)
         H5Dclose(d->d_tail);
+    for (int i = 0; i < LZ_N; i++) {
+        if (d->lazy_ds[i] > 0)
+            H5Dclose(d->lazy_ds[i]);
+        free(d->lazy[i]);
+    }
     if (d->file > 0)
         H5Fclose(d->file);
     for (size_t i = 0; i < d->nattrs; i++) {
@@ -1630,7 +1760,7 @@ void hs_store_data_destroy(hs_store_data *d)
                        d->signal,     d->rank,     d->gpu,    d->warnings, d->git_dirty,
                        d->started,    d->finished, d->wall_s, d->max_rss,  d->cpu_s,
                        d->fclass,     d->message,  d->host,   d->gpu_name, d->gpu_uuid,
-                       d->git_commit, d->params,   d->mvalues };
+                       d->git_commit, d->mvalues };
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         free(arrays[i]);
     for (size_t k = 0; k < d->np; k++) {
@@ -1638,7 +1768,10 @@ void hs_store_data_destroy(hs_store_data *d)
         free(d->p[k].i);
         free(d->p[k].f);
         free(d->p[k].b);
-        free(d->p[k].s);
+        for (size_t v = 0; v < d->p[k].nvals; v++)
+            free(d->p[k].vals[v]);
+        free(d->p[k].vals);
+        free(d->p[k].code);
     }
     free(d->p);
     for (size_t m = 0; m < d->nm; m++)
@@ -1691,6 +1824,56 @@ static int sd_read_str(hs_store_data *d, hid_t runs, const char *name, char **ou
     *out = s;
     *sz = size;
     return 0;
+}
+
+/* A text parameter column, n rows of it, read in blocks: each distinct value is kept once,
+ * whatever its length, so a long value repeated over many runs costs its size once. */
+static int sd_read_text_param(hid_t pd, size_t n, size_t rows, struct sd_param *p)
+{
+    size_t size = p->size, cap = 16, brows = block_rows(size);
+    p->code = calloc(rows, sizeof *p->code);
+    p->vals = malloc(cap * sizeof *p->vals);
+    hs_strmap *map = hs_strmap_create(64);
+    char *raw = malloc((brows < n ? brows : n ? n : 1) * size), *one = malloc(size + 1);
+    hid_t mt = str_type(size);
+    int rc = p->code && p->vals && map && raw && one ? 0 : -1;
+    if (rc == 0 && (p->vals[0] = strdup("")))
+        p->nvals = 1;
+    else
+        rc = -1;
+    for (size_t first = 0; first < n && rc == 0; first += brows) {
+        size_t cnt = n - first < brows ? n - first : brows;
+        rc = read_range(pd, mt, first, cnt, raw);
+        for (size_t i = 0; i < cnt && rc == 0; i++) {
+            memcpy(one, raw + i * size, size);
+            one[size] = '\0';
+            size_t at = 0;
+            if (one[0] && !hs_strmap_get(map, one, &at)) {
+                if (p->nvals == cap) {
+                    char **t = realloc(p->vals, 2 * cap * sizeof *t);
+                    if (!t) {
+                        rc = -1;
+                        break;
+                    }
+                    p->vals = t;
+                    cap *= 2;
+                }
+                at = p->nvals;
+                if (!(p->vals[at] = strdup(one)) || hs_strmap_put(map, one, at) < 0) {
+                    free(p->vals[at]);
+                    rc = -1;
+                    break;
+                }
+                p->nvals++;
+            }
+            p->code[first + i] = (uint32_t)at;
+        }
+    }
+    H5Tclose(mt);
+    hs_strmap_destroy(map);
+    free(raw);
+    free(one);
+    return rc < 0 ? 1 : 0;
 }
 
 static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *arg)
@@ -1785,7 +1968,6 @@ hs_store_data *hs_store_read_ex(const char *path, unsigned flags, hs_error *err)
         rc |= sd_read_str(d, runs, "gpu_name", &d->gpu_name, &d->gpu_name_sz);
         rc |= sd_read_str(d, runs, "gpu_uuid", &d->gpu_uuid, &d->gpu_uuid_sz);
         rc |= sd_read_str(d, runs, "git_commit", &d->git_commit, &d->git_commit_sz);
-        rc |= sd_read_str(d, runs, "params", &d->params, &d->params_sz);
     }
     if (H5Lexists(runs, "stderr_tail", H5P_DEFAULT) > 0)
         d->d_tail = H5Dopen2(runs, "stderr_tail", H5P_DEFAULT);
@@ -1800,18 +1982,24 @@ hs_store_data *hs_store_read_ex(const char *path, unsigned flags, hs_error *err)
         hsize_t np = 0;
         H5Gget_num_objs(pg, &np);
         d->p = calloc(np ? np : 1, sizeof *d->p);
-        for (hsize_t k = 0; k < np && d->p; k++) {
-            char name[512];
-            H5Gget_objname_by_idx(pg, k, name, sizeof name);
-            hid_t pd = H5Dopen2(pg, name, H5P_DEFAULT);
+        for (hsize_t k = 0; k < np && d->p && rc == 0; k++) {
+            char *name = member_name(pg, k);
+            hid_t pd = name ? H5Dopen2(pg, name, H5P_DEFAULT) : -1;
+            if (pd < 0) {
+                free(name);
+                rc = -1;
+                break;
+            }
             struct sd_param *p = &d->p[d->np];
-            p->name = strdup(name);
+            p->name = name;
             size_t n = (size_t)extent_1d(pd);
             if (n > d->nrows)
                 n = d->nrows;
             char *type = read_attr_text(pd, "type");
             if (column_kind(pd, &p->kind, &p->size) < 0) {
                 free(type);
+                free(p->name);
+                p->name = NULL;
                 H5Dclose(pd);
                 continue;
             }
@@ -1841,15 +2029,9 @@ hs_store_data *hs_store_read_ex(const char *path, unsigned flags, hs_error *err)
                     memset(p->b, -1, rows);
                 rc |= !p->b || read_rows(pd, H5T_NATIVE_INT8, n, p->b) < 0;
                 break;
-            case PK_STR: {
-                char *s = read_strings(pd, n, &p->size);
-                p->s = calloc(rows, p->size + 1);
-                if (s && p->s)
-                    memcpy(p->s, s, n * (p->size + 1));
-                rc |= !s || !p->s;
-                free(s);
+            case PK_STR:
+                rc |= sd_read_text_param(pd, n, rows, p);
                 break;
-            }
             }
             H5Dclose(pd);
             d->np++;
@@ -1927,39 +2109,45 @@ size_t hs_sd_nrows(const hs_store_data *d)
 
 #define STR_AT(base, sz, row) ((base) + (row) * ((sz) + 1))
 
-/* One row of a text column, read from the file (light mode); valid until the next call
- * for the same column. */
-static const char *lazy_text(const hs_store_data *d, int slot, const char *name, size_t row)
+/* One row of a text column, read from the file (light mode, and /runs/params); valid until
+ * the next call for the same column. Text of any length. */
+static const char *lazy_text(const hs_store_data *d, int slot, size_t row)
 {
     hs_store_data *m = (hs_store_data *)d;
-    char *out = m->lazy[slot];
-    out[0] = '\0';
     if (row >= d->nrows)
-        return out;
-    char path[64];
-    snprintf(path, sizeof path, "runs/%s", name);
-    if (H5Lexists(d->file, "runs", H5P_DEFAULT) <= 0 || H5Lexists(d->file, path, H5P_DEFAULT) <= 0)
-        return out;
-    hid_t ds = H5Dopen2(d->file, path, H5P_DEFAULT);
-    hid_t ft = H5Dget_type(ds);
-    size_t size = H5Tget_size(ft);
-    H5Tclose(ft);
-    if (size >= sizeof m->lazy[0]) {
-        H5Dclose(ds);
-        return out;
+        return "";
+    if (m->lazy_ds[slot] == 0) {
+        hs_buf path = { 0 };
+        hs_buf_printf(&path, "runs/%s", lazy_cols[slot]);
+        m->lazy_ds[slot] = -1;
+        if (H5Lexists(d->file, "runs", H5P_DEFAULT) > 0 &&
+            H5Lexists(d->file, hs_buf_str(&path), H5P_DEFAULT) > 0)
+            m->lazy_ds[slot] = H5Dopen2(d->file, hs_buf_str(&path), H5P_DEFAULT);
+        hs_buf_free(&path);
+        if (m->lazy_ds[slot] < 0) {
+            m->lazy_ds[slot] = -1;
+        } else {
+            hid_t ft = H5Dget_type(m->lazy_ds[slot]);
+            m->lazy_size[slot] = H5Tget_size(ft);
+            H5Tclose(ft);
+            free(m->lazy[slot]);
+            m->lazy[slot] = malloc(m->lazy_size[slot] + 1);
+            if (!m->lazy[slot]) {
+                H5Dclose(m->lazy_ds[slot]);
+                m->lazy_ds[slot] = -1;
+            }
+        }
+        H5Eclear2(H5E_DEFAULT);
     }
+    if (m->lazy_ds[slot] < 0)
+        return "";
+    size_t size = m->lazy_size[slot];
+    char *out = m->lazy[slot];
     hid_t mt = str_type(size);
-    hid_t fs = H5Dget_space(ds);
-    hsize_t start = row, cnt = 1;
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &cnt, NULL);
-    hid_t ms = H5Screate_simple(1, &cnt, NULL);
-    if (H5Dread(ds, mt, ms, fs, H5P_DEFAULT, out) < 0)
+    if (read_range(m->lazy_ds[slot], mt, row, 1, out) < 0)
         out[0] = '\0';
     out[size] = '\0';
-    H5Sclose(ms);
-    H5Sclose(fs);
     H5Tclose(mt);
-    H5Dclose(ds);
     H5Eclear2(H5E_DEFAULT);
     return out;
 }
@@ -1994,7 +2182,7 @@ const char *hs_sd_failure_class(const hs_store_data *d, size_t row)
 }
 const char *hs_sd_message(const hs_store_data *d, size_t row)
 {
-    return d->light ? lazy_text(d, 0, "message", row) : STR_AT(d->message, d->message_sz, row);
+    return d->light ? lazy_text(d, LZ_MESSAGE, row) : STR_AT(d->message, d->message_sz, row);
 }
 double hs_sd_started(const hs_store_data *d, size_t row)
 {
@@ -2010,7 +2198,7 @@ double hs_sd_wall_s(const hs_store_data *d, size_t row)
 }
 const char *hs_sd_host(const hs_store_data *d, size_t row)
 {
-    return d->light ? lazy_text(d, 1, "host", row) : STR_AT(d->host, d->host_sz, row);
+    return d->light ? lazy_text(d, LZ_HOST, row) : STR_AT(d->host, d->host_sz, row);
 }
 int hs_sd_rank(const hs_store_data *d, size_t row)
 {
@@ -2022,15 +2210,15 @@ int hs_sd_gpu(const hs_store_data *d, size_t row)
 }
 const char *hs_sd_gpu_name(const hs_store_data *d, size_t row)
 {
-    return d->light ? lazy_text(d, 2, "gpu_name", row) : STR_AT(d->gpu_name, d->gpu_name_sz, row);
+    return d->light ? lazy_text(d, LZ_GPU_NAME, row) : STR_AT(d->gpu_name, d->gpu_name_sz, row);
 }
 const char *hs_sd_gpu_uuid(const hs_store_data *d, size_t row)
 {
-    return d->light ? lazy_text(d, 3, "gpu_uuid", row) : STR_AT(d->gpu_uuid, d->gpu_uuid_sz, row);
+    return d->light ? lazy_text(d, LZ_GPU_UUID, row) : STR_AT(d->gpu_uuid, d->gpu_uuid_sz, row);
 }
 const char *hs_sd_git_commit(const hs_store_data *d, size_t row)
 {
-    return d->light ? lazy_text(d, 4, "git_commit", row)
+    return d->light ? lazy_text(d, LZ_GIT_COMMIT, row)
                     : STR_AT(d->git_commit, d->git_commit_sz, row);
 }
 int hs_sd_git_dirty(const hs_store_data *d, size_t row)
@@ -2051,7 +2239,7 @@ int hs_sd_warnings(const hs_store_data *d, size_t row)
 }
 const char *hs_sd_params_json(const hs_store_data *d, size_t row)
 {
-    return d->light ? lazy_text(d, 5, "params", row) : STR_AT(d->params, d->params_sz, row);
+    return lazy_text(d, LZ_PARAMS, row);
 }
 
 int hs_sd_stderr_tail(const hs_store_data *d, size_t row, char *buf, size_t cap, hs_error *err)
@@ -2117,7 +2305,7 @@ bool hs_sd_param(const hs_store_data *d, size_t k, size_t row, hs_value *out)
         *out = hs_value_bool(p->b[row] != 0);
         return true;
     case PK_STR: {
-        const char *s = STR_AT(p->s, p->size, row);
+        const char *s = p->vals[p->code[row]];
         if (!s[0])
             return false;
         *out = hs_value_str(s);

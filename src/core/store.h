@@ -87,8 +87,10 @@ int hs_store_close(hs_store *s, hs_error *err);
 
 typedef struct hs_store_data hs_store_data;
 
-/* Read a store (SWMR, so a live sweep can be followed) into memory. The stderr tails stay
- * on disk until asked for. Errors say when another process holds the file. */
+/* Read a store (SWMR, so a live sweep can be followed) into memory. The stderr tails and the
+ * /runs/params JSON stay on disk until asked for (hs_sd_params_json's pointer stays valid
+ * until its next call). Text of any length is read whole; a text parameter's distinct values
+ * are held once each. Errors say when another process holds the file. */
 hs_store_data *hs_store_read(const char *path, hs_error *err);
 /* HS_STORE_READ_LIGHT leaves the text columns (message, host, gpu_name, gpu_uuid,
  * git_commit, params) on disk and reads a row of them when asked: for large stores. The

@@ -1,5 +1,6 @@
 /* The HDF5 store, on real files: schema, two-phase commits, reading back, resume with a
- * grown grid, refusal of another sweep, repair after a writer killed with SIGKILL. */
+ * grown grid, refusal of another sweep, repair after a writer killed with SIGKILL, long
+ * values and many parameters kept whole. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -283,6 +284,171 @@ static void test_second_writer_refused(void **state)
     hs_grid_destroy(g);
 }
 
+/* A grid of any size (grid() has a fixed buffer). */
+static hs_grid *grid_of(const char *body)
+{
+    hs_buf t = { 0 };
+    hs_buf_printf(&t, "name = \"st\";\nrun = { argv = [\"true\"]; };\n%s\n", body);
+    hs_error err;
+    hs_grid *g = hs_grid_load_text(hs_buf_str(&t), "st.cfg", NULL, &err);
+    hs_buf_free(&t);
+    if (!g)
+        fail_msg("%s", err.text);
+    return g;
+}
+
+/* `bytes` bytes of text with multibyte UTF-8, quotes, backslashes, newlines and tabs, and
+ * the same as a libconfig string literal. */
+static void long_text(size_t bytes, char **value, hs_buf *literal)
+{
+    static const char unit[] = "Prompt \xC2\xAB\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x8E\x89\xC2\xBB "
+                               "\"quoted\" back\\slash\ttab\nline; ";
+    char *v = malloc(bytes + 1);
+    assert_non_null(v);
+    size_t n = 0;
+    while (n + sizeof unit - 1 <= bytes) {
+        memcpy(v + n, unit, sizeof unit - 1);
+        n += sizeof unit - 1;
+    }
+    while (n < bytes)
+        v[n++] = 'z';
+    v[n] = '\0';
+    hs_buf_putc(literal, '"');
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            hs_buf_printf(literal, "\\%c", *p);
+        else if (*p == '\n')
+            hs_buf_puts(literal, "\\n");
+        else if (*p == '\t')
+            hs_buf_puts(literal, "\\t");
+        else
+            hs_buf_putc(literal, *p);
+    }
+    hs_buf_putc(literal, '"');
+    *value = v;
+}
+
+/* Every parameter of every row, and /runs/params, exactly as the grid has them, read whole
+ * and in light mode. */
+static void check_params(const char *path, const hs_grid *g)
+{
+    hs_error err;
+    for (int light = 0; light < 2; light++) {
+        hs_store_data *d = hs_store_read_ex(path, light ? HS_STORE_READ_LIGHT : 0, &err);
+        if (!d)
+            fail_msg("%s", err.text);
+        size_t checked = 0;
+        for (size_t row = 0; row < hs_sd_nrows(d); row++) {
+            long i = hs_grid_find(g, hs_sd_run_id(d, row));
+            if (i < 0)
+                continue;
+            const hs_run *run = hs_grid_run(g, (size_t)i);
+            hs_buf want = { 0 };
+            hs_run_params_json(run, &want);
+            assert_string_equal(hs_sd_params_json(d, row), hs_buf_str(&want));
+            hs_buf_free(&want);
+            for (size_t k = 0; k < run->nparams; k++) {
+                long c = hs_sd_param_find(d, run->params[k].name);
+                assert_true(c >= 0);
+                hs_value v;
+                assert_true(hs_sd_param(d, (size_t)c, row, &v));
+                const hs_value *w = &run->params[k].value;
+                if (v.type == HS_STR && w->type != HS_STR) {
+                    hs_buf t = { 0 };
+                    hs_value_put_text(&t, w);
+                    assert_string_equal(v.u.s, hs_buf_str(&t)); /* a mixed column */
+                    hs_buf_free(&t);
+                } else {
+                    assert_true(hs_value_matches(w, &v));
+                }
+                checked++;
+            }
+        }
+        assert_true(checked > 0);
+        hs_store_data_destroy(d);
+    }
+}
+
+static void test_long_values_and_many_params(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/long.h5", tmpdir);
+    char *v10k, *v20k;
+    hs_buf lit10k = { 0 }, lit20k = { 0 }, body = { 0 }, name = { 0 };
+    long_text(10240, &v10k, &lit10k);
+    long_text(20480, &v20k, &lit20k);
+    /* 200 constants of every type, and a parameter with a 600-character name */
+    for (size_t i = 0; i < 600; i++)
+        hs_buf_putc(&name, (char)('a' + i % 26));
+    hs_buf_printf(&body, "axes = { prompt = [%s, \"short\"]; i = [1, 2]; };\nconstants = { ",
+                  hs_buf_str(&lit10k));
+    for (int k = 0; k < 200; k++) {
+        if (k % 4 == 0)
+            hs_buf_printf(&body, "c%03d = %d; ", k, k);
+        else if (k % 4 == 1)
+            hs_buf_printf(&body, "c%03d = %d.25; ", k, k);
+        else if (k % 4 == 2)
+            hs_buf_printf(&body, "c%03d = \"value \\\"%d\\\" \xC3\xA9\"; ", k, k);
+        else
+            hs_buf_printf(&body, "c%03d = %s; ", k, k % 8 == 3 ? "true" : "false");
+    }
+    hs_buf_printf(&body, "%s = \"long name\"; };", hs_buf_str(&name));
+    hs_grid *g1 = grid_of(hs_buf_str(&body));
+    assert_int_equal(hs_grid_nparams(g1), 203);
+    hs_error err;
+    hs_store *s = hs_store_open(path, g1, &(hs_store_opts){ .swmr = true }, NULL, &err);
+    if (!s)
+        fail_msg("%s", err.text);
+    if (hs_store_close(s, &err) != 0)
+        fail_msg("%s", err.text);
+    check_params(path, g1);
+    hs_store_data *d = hs_store_read(path, &err);
+    assert_non_null(d);
+    assert_int_equal(hs_sd_nparams(d), 203);
+    assert_non_null(strstr(hs_sd_attr(d, "grid_text"), hs_buf_str(&lit10k)));
+    hs_store_data_destroy(d);
+
+    /* the grid grows a longer value and `i` a text value: the columns are rebuilt wider,
+     * and the rows of the old grid keep theirs */
+    hs_buf_reset(&body);
+    hs_buf_printf(&body, "axes = { prompt = [%s, \"short\", %s]; i = (1, 2, \"three\"); };",
+                  hs_buf_str(&lit10k), hs_buf_str(&lit20k));
+    hs_grid *g2 = grid_of(hs_buf_str(&body));
+    s = hs_store_open(path, g2, &(hs_store_opts){ .swmr = true }, NULL, &err);
+    if (!s)
+        fail_msg("%s", err.text);
+    if (hs_store_close(s, &err) != 0)
+        fail_msg("%s", err.text);
+    check_params(path, g2);
+    d = hs_store_read(path, &err);
+    assert_non_null(d);
+    long prompt = hs_sd_param_find(d, "prompt"), c002 = hs_sd_param_find(d, "c002");
+    assert_true(prompt >= 0 && c002 >= 0);
+    size_t old_rows = 0;
+    for (size_t row = 0; row < hs_sd_nrows(d); row++) {
+        long i = hs_grid_find(g1, hs_sd_run_id(d, row));
+        if (i < 0)
+            continue;
+        old_rows++;
+        hs_value v;
+        assert_true(hs_sd_param(d, (size_t)prompt, row, &v));
+        assert_string_equal(v.u.s, hs_run_get(hs_grid_run(g1, (size_t)i), "prompt")->u.s);
+        assert_true(hs_sd_param(d, (size_t)c002, row, &v));
+        assert_string_equal(v.u.s, "value \"2\" \xC3\xA9");
+    }
+    assert_int_equal(old_rows, 4);
+    hs_store_data_destroy(d);
+    hs_grid_destroy(g1);
+    hs_grid_destroy(g2);
+    free(v10k);
+    free(v20k);
+    hs_buf_free(&lit10k);
+    hs_buf_free(&lit20k);
+    hs_buf_free(&body);
+    hs_buf_free(&name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_resume_grown_grid_and_new_param),
         cmocka_unit_test(test_repair_after_sigkill),
         cmocka_unit_test(test_second_writer_refused),
+        cmocka_unit_test(test_long_values_and_many_params),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
