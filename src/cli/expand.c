@@ -108,6 +108,8 @@ static int print_table(const hs_grid *g, const char *dir, hs_table_format fmt)
                                                                                : HS_LEFT);
     }
     hs_table_column(t, np + 2, "command", HS_LEFT);
+    hs_table_limit(t, HS_SHORT_CELL_COLS, "--format json or csv shows them in full");
+    hs_table_column_limit(t, np + 2, 2 * HS_SHORT_CELL_COLS); /* commands run long */
     hs_buf b = { 0 };
     for (size_t i = 0; i < hs_grid_nruns(g); i++) {
         const hs_run *r = hs_grid_run(g, i);

@@ -34,6 +34,27 @@ const hs_cli_cmd hs_cmd_status = {
     .main = status_main,
 };
 
+/* A failed run's parameters on one line: each value shortened to a share of the line, the
+ * whole to a screen line. Returns 1 if something was shortened. */
+static int describe_params(const hs_store_data *d, size_t row, hs_buf *out)
+{
+    hs_buf line = { 0 }, v = { 0 };
+    int cut = 0;
+    for (size_t k = 0; k < hs_sd_nparams(d); k++) {
+        hs_value val;
+        if (!hs_sd_param(d, k, row, &val))
+            continue;
+        hs_buf_reset(&v);
+        hs_value_put_text(&v, &val);
+        hs_buf_printf(&line, "%s%s=", line.len ? ", " : "", hs_sd_param_name(d, k));
+        cut |= hs_put_short(&line, hs_buf_str(&v), HS_SHORT_LINE_COLS / 3, NULL) == 1;
+    }
+    cut |= hs_put_short(out, hs_buf_str(&line), HS_SHORT_LINE_COLS, NULL) == 1;
+    hs_buf_free(&line);
+    hs_buf_free(&v);
+    return cut;
+}
+
 static void print_tail(const hs_store_data *d, size_t row, int lines)
 {
     char tail[HS_TAIL_BYTES + 1];
@@ -48,11 +69,18 @@ static void print_tail(const hs_store_data *d, size_t row, int lines)
         p--;
     }
     printf("    stderr (tail):\n");
+    hs_buf b = { 0 };
     while (*p) {
         size_t l = strcspn(p, "\n");
-        printf("      | %.*s\n", (int)l, p);
+        char *one = strndup(p, l);
+        hs_buf_reset(&b);
+        if (one)
+            hs_put_short(&b, one, HS_SHORT_LINE_COLS, NULL);
+        printf("      | %s\n", hs_buf_str(&b));
+        free(one);
         p += l + (p[l] == '\n');
     }
+    hs_buf_free(&b);
 }
 
 static int status_main(int argc, char **argv)
@@ -79,7 +107,7 @@ static int status_main(int argc, char **argv)
     if (optind + 1 != argc)
         return hs_cli_bad_usage(&hs_cmd_status, "expects exactly one STORE");
     hs_error err;
-    hs_store_data *d = hs_store_read(argv[optind], &err);
+    hs_store_data *d = hs_store_read_ex(argv[optind], HS_STORE_READ_LIGHT, &err);
     if (!d) {
         fprintf(stderr, "hypersweep status: %s\n", err.text);
         return HS_EXIT_STORE;
@@ -183,18 +211,33 @@ static int status_main(int argc, char **argv)
             hs_table_write(t, stdout, HS_TABLE_TEXT, 2);
             hs_table_destroy(t);
             size_t shown = 0, limit = failed ? (size_t)-1 : 5;
+            int cut = 0;
+            hs_buf host = { 0 }, params = { 0 }, msg = { 0 };
             printf("\n%s:\n", failed ? "Failed runs" : "First failed runs (--failed lists all)");
             for (size_t r = 0; r < n && shown < limit; r++) {
                 if (hs_sd_index(d, r) < 0 || !hs_status_failure(hs_sd_status(d, r)))
                     continue;
                 shown++;
-                printf("  %s  %s (%s), attempt %d on %s  %s\n    %s\n", hs_sd_run_id(d, r),
+                hs_buf_reset(&host);
+                hs_buf_reset(&params);
+                hs_buf_reset(&msg);
+                hs_put_short(&host, hs_sd_host(d, r), HS_SHORT_LINE_COLS / 3, NULL);
+                cut |= describe_params(d, r, &params);
+                cut |= hs_put_short(&msg, hs_sd_message(d, r), HS_SHORT_LINE_COLS, NULL) == 1;
+                printf("  %s  %s (%s), attempt %d on %s\n    %s\n    %s\n", hs_sd_run_id(d, r),
                        hs_status_name(hs_sd_status(d, r)), hs_sd_failure_class(d, r),
-                       hs_sd_attempts(d, r), hs_sd_host(d, r), hs_sd_params_json(d, r),
-                       hs_sd_message(d, r));
+                       hs_sd_attempts(d, r), hs_buf_str(&host), hs_buf_str(&params),
+                       hs_buf_str(&msg));
                 if (failed)
                     print_tail(d, r, 5);
             }
+            if (cut)
+                printf("\n(long values are shortened for the screen, marked \xE2\x80\xA6; "
+                       "hypersweep export %s --format json or csv has them in full)\n",
+                       argv[optind]);
+            hs_buf_free(&host);
+            hs_buf_free(&params);
+            hs_buf_free(&msg);
         }
     }
     int code = counts[HS_OK] == in_grid ? HS_EXIT_OK : HS_EXIT_RUNS_FAILED;
