@@ -138,9 +138,12 @@ long hs_axis_resolve(const hs_sweep *s, const char *name, const char *what, hs_e
     long k = sw_param_find(s, name);
     if (k >= 0)
         return k;
+    /* a message has room for some names only: say how many there are */
     hs_buf b = { 0 };
-    for (size_t i = 0; i < s->nparams; i++)
+    for (size_t i = 0; i < s->nparams && i < 30; i++)
         hs_buf_printf(&b, "%s%s", i ? ", " : "", s->pnames[i]);
+    if (s->nparams > 30)
+        hs_buf_printf(&b, ", ... (%zu in all)", s->nparams);
     hs_err(err, "%s '%s' is not a parameter of sweep %s (its parameters: %s)", what, name, s->name,
            s->nparams ? hs_buf_str(&b) : "none");
     hs_buf_free(&b);

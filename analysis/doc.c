@@ -96,6 +96,13 @@ static void put_display(hs_buf *b, const char *s, bool one_line)
     }
 }
 
+const char *hs_short_label(hs_buf *b, const char *s)
+{
+    hs_buf_reset(b);
+    hs_put_short(b, s ? s : "", 60, NULL);
+    return hs_buf_str(b);
+}
+
 /* ---- building ---------------------------------------------------------------------------- */
 
 static char *dup_text(hs_doc *d, const char *s)
@@ -408,7 +415,25 @@ void hs_fmt_num(double v, hs_nfmt f, char *buf, size_t cap)
 
 /* ---- text and Markdown -------------------------------------------------------------------- */
 
-static void cell_display(const cell *c, hs_buf *b)
+typedef struct wctx {
+    FILE *out;
+    hs_format fmt;
+    hs_buf b;
+    size_t nshort; /* values shortened for the screen */
+} wctx;
+
+/* s as one line of at most max_cols columns (text and Markdown only: JSON and CSV always
+ * get the whole value), counted when shortened. */
+static void put_short(wctx *w, hs_buf *b, const char *s, size_t max_cols)
+{
+    hs_buf t = { 0 };
+    put_display(&t, s, true);
+    if (hs_put_short(b, hs_buf_str(&t), max_cols, NULL) == 1)
+        w->nshort++;
+    hs_buf_free(&t);
+}
+
+static void cell_display(wctx *w, const cell *c, hs_buf *b)
 {
     char tmp[64];
     switch (c->kind) {
@@ -422,7 +447,7 @@ static void cell_display(const cell *c, hs_buf *b)
         hs_buf_printf(b, "%lld", c->i);
         break;
     case DV_TEXT:
-        put_display(b, c->text ? c->text : "", true);
+        put_short(w, b, c->text ? c->text : "", HS_SHORT_CELL_COLS);
         break;
     case DV_BOOL:
         hs_buf_puts(b, c->i ? "true" : "false");
@@ -432,12 +457,6 @@ static void cell_display(const cell *c, hs_buf *b)
         break;
     }
 }
-
-typedef struct wctx {
-    FILE *out;
-    hs_format fmt;
-    hs_buf b;
-} wctx;
 
 static void rule(FILE *out, const char *piece, size_t n)
 {
@@ -449,7 +468,7 @@ static void rule(FILE *out, const char *piece, size_t n)
 static void heading(wctx *w, int level, const char *title)
 {
     hs_buf_reset(&w->b);
-    put_display(&w->b, title, true);
+    put_short(w, &w->b, title, HS_SHORT_LINE_COLS);
     const char *t = hs_buf_str(&w->b);
     if (w->fmt == HS_FORMAT_MARKDOWN) {
         int h = level + 1 > 6 ? 6 : level + 1;
@@ -485,7 +504,7 @@ static void write_fields(wctx *w, hs_dnode *first, hs_dnode *end)
         if (!n->title)
             continue; /* data only */
         hs_buf_reset(&w->b);
-        cell_display(&n->value, &w->b);
+        cell_display(w, &n->value, &w->b);
         const char *title = n->title;
         if (w->fmt == HS_FORMAT_MARKDOWN) {
             hs_buf t = { 0 };
@@ -513,7 +532,7 @@ static void write_table_text(wctx *w, hs_dnode *t)
         nshow += t->cols[c].role != DC_DATA_ONLY;
     if (t->title) {
         hs_buf_reset(&w->b);
-        put_display(&w->b, t->title, true);
+        put_short(w, &w->b, t->title, HS_SHORT_LINE_COLS);
         if (w->fmt == HS_FORMAT_MARKDOWN)
             fprintf(w->out, "**%s**\n\n", hs_buf_str(&w->b));
         else
@@ -531,7 +550,7 @@ static void write_table_text(wctx *w, hs_dnode *t)
         if (t->cols[c].role == DC_DATA_ONLY)
             continue;
         hs_buf_reset(&w->b);
-        put_display(&w->b, t->cols[c].title ? t->cols[c].title : "", true);
+        put_short(w, &w->b, t->cols[c].title ? t->cols[c].title : "", HS_SHORT_CELL_COLS);
         hs_table_column(tab, k++, hs_buf_str(&w->b), t->cols[c].right ? HS_RIGHT : HS_LEFT);
     }
     for (size_t r = 0; r < t->nrows; r++) {
@@ -541,7 +560,7 @@ static void write_table_text(wctx *w, hs_dnode *t)
             if (t->cols[c].role == DC_DATA_ONLY)
                 continue;
             hs_buf_reset(&w->b);
-            cell_display(&t->cells[r * t->ncols + c], &w->b);
+            cell_display(w, &t->cells[r * t->ncols + c], &w->b);
             hs_table_set(tab, k++, hs_buf_str(&w->b));
         }
     }
@@ -597,7 +616,6 @@ static void write_pre(wctx *w, hs_dnode *n)
 static void write_note_text(FILE *out, const char *s)
 {
     size_t col = 0;
-    char word[512];
     fputs("  ", out);
     while (*s) {
         if (*s == '\n') {
@@ -611,10 +629,7 @@ static void write_note_text(FILE *out, const char *s)
             continue;
         }
         size_t l = strcspn(s, " \n");
-        size_t wl = l < sizeof word ? l : sizeof word - 1;
-        memcpy(word, s, wl);
-        word[wl] = '\0';
-        size_t wd = hs_utf8_width(word);
+        size_t wd = hs_utf8_width_n(s, l);
         if (col && col + 1 + wd > NOTE_WIDTH - 2) {
             fputs("\n  ", out);
             col = 0;
@@ -924,6 +939,12 @@ int hs_doc_write(const hs_doc *d, FILE *out, hs_format fmt, hs_error *err)
     case HS_FORMAT_TEXT:
     case HS_FORMAT_MARKDOWN:
         write_human(&w, root, 0);
+        if (w.nshort)
+            fprintf(out,
+                    "\n%s%zu long value%s shortened to fit the screen, marked \xE2\x80\xA6 with "
+                    "its size; --format json or csv has %s in full.%s\n",
+                    fmt == HS_FORMAT_MARKDOWN ? "_" : "  ", w.nshort, w.nshort == 1 ? "" : "s",
+                    w.nshort == 1 ? "it" : "them", fmt == HS_FORMAT_MARKDOWN ? "_" : "");
         break;
     case HS_FORMAT_JSON: {
         hs_buf b = { 0 };

@@ -111,6 +111,11 @@ size_t hs_doc_nrows(const hs_dnode *t);
 
 int hs_doc_write(const hs_doc *d, FILE *out, hs_format fmt, hs_error *err);
 
+/* A value for a sentence (a note, an error message): s itself when short, else shortened to
+ * about 60 columns with its size, "… (10,240 bytes)" (hs_put_short). The fields and cells that
+ * carry the value keep it whole. The result lives in b. */
+const char *hs_short_label(hs_buf *b, const char *s);
+
 /* Text of a number as the text formats show it. */
 void hs_fmt_num(double v, hs_nfmt f, char *buf, size_t cap);
 /* s with invalid UTF-8 replaced by U+FFFD (caller frees). */

@@ -1143,11 +1143,13 @@ static void section_failed(lb *L, hs_dnode *g, const gctx *G)
         if (ok == 0 && first_fail != SIZE_MAX) {
             const hs_store_data *d;
             size_t sr = sw_store_row(s, first_fail, &d);
+            hs_buf lab = { 0 };
             hs_doc_note(sec,
                         "%s %s is blocked: none of its %zu run%s succeeded (first: %s, %s: %s).",
-                        s->pnames[c->method], lv.labels[l], total, total == 1 ? "" : "s",
-                        hs_status_name(sw_status(s, first_fail)), hs_sd_failure_class(d, sr),
-                        hs_sd_message(d, sr));
+                        s->pnames[c->method], hs_short_label(&lab, lv.labels[l]), total,
+                        total == 1 ? "" : "s", hs_status_name(sw_status(s, first_fail)),
+                        hs_sd_failure_class(d, sr), hs_sd_message(d, sr));
+            hs_buf_free(&lab);
         }
     }
     hs_levels_free(&lv);
@@ -1259,15 +1261,16 @@ static void section_integrity(lb *L, hs_dnode *g, const gctx *G, const char *con
                         hs_buf_printf(&miss, "%s%s", miss.len ? ", " : "", s->mnames[m]);
                 }
                 if (nmiss) {
-                    char detail[1024];
-                    snprintf(detail, sizeof detail,
-                             "lacks %zu metric%s that other runs of its method have: %s%s", nmiss,
-                             nmiss == 1 ? "" : "s", hs_buf_str(&miss), nmiss > 5 ? ", ..." : "");
+                    hs_buf detail = { 0 };
+                    hs_buf_printf(
+                        &detail, "lacks %zu metric%s that other runs of its method have: %s%s",
+                        nmiss, nmiss == 1 ? "" : "s", hs_buf_str(&miss), nmiss > 5 ? ", ..." : "");
                     hs_doc_row(t);
                     hs_doc_cell(t, 0, dv_text("missing_metrics"));
                     hs_doc_cell(t, 1, dv_text(L->labels[r]));
                     hs_doc_cell(t, 2, dv_text(sw_run_id(s, r)));
-                    hs_doc_cell(t, 3, dv_text(detail));
+                    hs_doc_cell(t, 3, dv_text(hs_buf_str(&detail)));
+                    hs_buf_free(&detail);
                     flagged++;
                 }
                 hs_buf_free(&miss);
@@ -1371,12 +1374,18 @@ int hs_analyze_leaderboard(const hs_sweep *s, const hs_analyze_opts *o, FILE *ou
         hs_levels lv;
         hs_buf vals = { 0 };
         if (hs_levels_build(s, &L.base_axis, 1, L.c.rows, L.c.nrows, &lv, err) == 0) {
-            for (size_t l = 0; l < lv.nlev && l < 12; l++)
-                hs_buf_printf(&vals, "%s%s", l ? ", " : "", lv.labels[l]);
+            hs_buf lab = { 0 };
+            for (size_t l = 0; l < lv.nlev && l < 12; l++) {
+                hs_buf_reset(&lab);
+                hs_buf_printf(&vals, "%s%s", l ? ", " : "", hs_short_label(&lab, lv.labels[l]));
+            }
+            hs_buf_free(&lab);
             hs_levels_free(&lv);
         }
+        hs_buf bv = { 0 };
         hs_err(err, "--baseline %s: no run has %s = '%s' (its values: %s)", spec, axis_name,
-               L.base_value, hs_buf_str(&vals));
+               hs_short_label(&bv, L.base_value), hs_buf_str(&vals));
+        hs_buf_free(&bv);
         hs_buf_free(&vals);
         goto done;
     }
@@ -1397,9 +1406,10 @@ int hs_analyze_leaderboard(const hs_sweep *s, const hs_analyze_opts *o, FILE *ou
         hs_err(err, "out of memory");
         goto done;
     }
-    char title[512];
-    snprintf(title, sizeof title, "Leaderboard: sweep %s, %s against %s", s->name, L.c.tname, spec);
-    doc = hs_doc_create(title);
+    hs_buf title = { 0 };
+    hs_buf_printf(&title, "Leaderboard: sweep %s, %s against %s", s->name, L.c.tname, spec);
+    doc = hs_doc_create(hs_buf_str(&title));
+    hs_buf_free(&title);
     if (!doc) {
         hs_err(err, "out of memory");
         goto done;
@@ -1438,17 +1448,13 @@ int hs_analyze_leaderboard(const hs_sweep *s, const hs_analyze_opts *o, FILE *ou
                 if (L.valid[order[i]] && nb_valid++ == 0)
                     G.base_row = (long)order[i];
             }
-        char gtitle[512];
-        if (L.c.nby)
-            snprintf(gtitle, sizeof gtitle, "%s", groups.labels[gi]);
+        hs_buf gtitle = { 0 };
+        if (L.c.nby == 1)
+            hs_buf_printf(&gtitle, "%s = %s", s->pnames[L.c.by[0]], groups.labels[gi]);
         else
-            snprintf(gtitle, sizeof gtitle, "all runs");
-        if (L.c.nby == 1) {
-            char t2[512];
-            snprintf(t2, sizeof t2, "%s = %s", s->pnames[L.c.by[0]], groups.labels[gi]);
-            snprintf(gtitle, sizeof gtitle, "%s", t2);
-        }
-        hs_dnode *g = hs_doc_item(lst, gtitle);
+            hs_buf_puts(&gtitle, L.c.nby ? groups.labels[gi] : "all runs");
+        hs_dnode *g = hs_doc_item(lst, hs_buf_str(&gtitle));
+        hs_buf_free(&gtitle);
         hs_doc_field(g, "group", NULL, dv_text(groups.labels[gi]));
         if (G.base_row >= 0)
             hs_doc_field(g, "baseline_run", "baseline run",

@@ -388,12 +388,17 @@ static int section_methods(rep *R, hs_dnode *g, const size_t *rows, size_t n, hs
         hs_doc_field(best, "by_best_run", "method of the best single run",
                      dv_text(lv.labels[best_run_level]));
         hs_doc_field(best, "best_run", "best single run", dv_num(best_run_v, NF_METRIC));
-        if (best_mean != best_run_level)
+        if (best_mean != best_run_level) {
+            hs_buf l1 = { 0 }, l2 = { 0 };
             hs_doc_note(sec,
                         "The best method by mean (%s) is not the method of the best single run "
                         "(%s): the mean says which method is reliably good, the maximum which "
                         "one reached the best score once.",
-                        lv.labels[best_mean], lv.labels[best_run_level]);
+                        hs_short_label(&l1, lv.labels[best_mean]),
+                        hs_short_label(&l2, lv.labels[best_run_level]));
+            hs_buf_free(&l1);
+            hs_buf_free(&l2);
+        }
     } else {
         hs_doc_note(sec, "No valid run in this group: no best method.");
     }
@@ -593,7 +598,7 @@ static void corr_why(const corr_row *cr, const char *name, const char *tname, ch
 
 static void corr_cells(hs_dnode *t, const corr_row *cr, const char *name, const char *tname)
 {
-    char why[512], buf[96], lo[32], hi[32];
+    char why[1024], buf[96], lo[32], hi[32];
     bool ok = cr->p.status == HS_CORR_OK;
     if (!ok)
         corr_why(cr, name, tname, why, sizeof why);
@@ -634,7 +639,7 @@ static void corr_notes(hs_dnode *sec, const corr_row *cr, const char *name, cons
         hs_doc_note(sec, "%s: %zu valid run%s did not record it; n = %zu.", name, cr->n_missing,
                     cr->n_missing == 1 ? "" : "s", cr->n);
     if (cr->p.status != HS_CORR_OK) {
-        char why[512];
+        char why[1024];
         corr_why(cr, name, tname, why, sizeof why);
         hs_doc_note(sec, "%s.", why);
     } else if (cr->n < 4) {
@@ -990,9 +995,9 @@ typedef struct gsum {
     size_t nvalid;
     size_t best_row;
     long best_method_level;
-    char best_method[256];
+    char *best_method; /* NULL: none */
     double best_method_mean;
-    char best_run_method[256];
+    char *best_run_method;
 } gsum;
 
 static int group_summary(rep *R, const size_t *rows, size_t n, gsum *gs, hs_error *err)
@@ -1000,7 +1005,7 @@ static int group_summary(rep *R, const size_t *rows, size_t n, gsum *gs, hs_erro
     const hs_ctx *c = &R->c;
     size_t ties;
     gs->best_row = best_row_of(R, rows, n, &ties);
-    gs->best_method[0] = gs->best_run_method[0] = '\0';
+    gs->best_method = gs->best_run_method = NULL;
     gs->best_method_mean = NAN;
     if (c->method < 0)
         return 0;
@@ -1018,17 +1023,21 @@ static int group_summary(rep *R, const size_t *rows, size_t n, gsum *gs, hs_erro
         double m = hs_stats_mean(R->x, k);
         if (k && hs_ctx_better(c, m, gs->best_method_mean)) {
             gs->best_method_mean = m;
-            snprintf(gs->best_method, sizeof gs->best_method, "%s", lv.labels[l]);
+            gs->best_method_level = (long)l;
         }
     }
+    bool nomem = false;
+    if (!isnan(gs->best_method_mean))
+        nomem = !(gs->best_method = strdup(lv.labels[gs->best_method_level]));
     buckets_free(&bk);
     hs_levels_free(&lv);
     if (gs->best_row != SIZE_MAX) {
         hs_buf b = { 0 };
         hs_param_text(R->s, c->method, gs->best_row, &b);
-        snprintf(gs->best_run_method, sizeof gs->best_run_method, "%s", hs_buf_str(&b));
-        hs_buf_free(&b);
+        gs->best_run_method = hs_buf_steal(&b);
     }
+    if (nomem || (gs->best_row != SIZE_MAX && !gs->best_run_method))
+        return hs_err(err, "out of memory");
     return 0;
 }
 
@@ -1081,14 +1090,16 @@ static void section_cross(rep *R, hs_dnode *root, gsum *gs, size_t ng, const cha
                 hs_doc_cell(t, k, dv_null("no valid run in this group"));
             continue;
         }
-        hs_doc_cell(t, 2, c->method >= 0 ? dv_text(g->best_run_method) : dv_null("no method axis"));
+        hs_doc_cell(t, 2,
+                    c->method >= 0 && g->best_run_method ? dv_text(g->best_run_method)
+                                                         : dv_null("no method axis"));
         hs_doc_cell(t, 3, dv_num(c->tcol[g->best_row], NF_METRIC));
         hs_doc_cell(t, 4,
                     c->secondary >= 0 ? dv_num_why(c->scol[g->best_row], NF_METRIC,
                                                    "the best run did not record it")
                                       : dv_null("no secondary metric"));
         hs_doc_cell(t, 5, dv_text(sw_run_id(s, g->best_row)));
-        hs_doc_cell(t, 6, g->best_method[0] ? dv_text(g->best_method) : dv_null("no method axis"));
+        hs_doc_cell(t, 6, g->best_method ? dv_text(g->best_method) : dv_null("no method axis"));
         hs_doc_cell(t, 7, dv_num_why(g->best_method_mean, NF_METRIC, "no method axis"));
     }
     const gsum *top = ng ? &gs[order[0]] : NULL;
@@ -1096,7 +1107,7 @@ static void section_cross(rep *R, hs_dnode *root, gsum *gs, size_t ng, const cha
         hs_dnode *ob = hs_doc_section(sec, "overall_best", "Overall best");
         hs_doc_field(ob, "group", axis, dv_text(top->label));
         hs_doc_field(ob, "run_id", "run", dv_text(sw_run_id(s, top->best_row)));
-        if (c->method >= 0)
+        if (c->method >= 0 && top->best_run_method)
             hs_doc_field(ob, "method", s->pnames[c->method], dv_text(top->best_run_method));
         hs_doc_field(ob, "target", c->tname, dv_num(c->tcol[top->best_row], NF_METRIC));
         if (c->secondary >= 0)
@@ -1192,12 +1203,13 @@ int hs_analyze_report(const hs_sweep *s, const hs_analyze_opts *o, FILE *out, hs
         for (size_t i = 0; i < R.c.nrows; i++)
             if (groups.lev[R.c.rows[i]] == (int32_t)gi)
                 R.grows[n++] = R.c.rows[i];
-        char gtitle[512];
+        hs_buf gtitle = { 0 };
         if (R.c.nby == 1)
-            snprintf(gtitle, sizeof gtitle, "%s = %s", hs_buf_str(&axis), groups.labels[gi]);
+            hs_buf_printf(&gtitle, "%s = %s", hs_buf_str(&axis), groups.labels[gi]);
         else
-            snprintf(gtitle, sizeof gtitle, "%s", groups.labels[gi]);
-        hs_dnode *g = hs_doc_item(lst, gtitle);
+            hs_buf_puts(&gtitle, groups.labels[gi]);
+        hs_dnode *g = hs_doc_item(lst, hs_buf_str(&gtitle));
+        hs_buf_free(&gtitle);
         if (R.c.nby == 1) {
             hs_value v;
             if (sw_param(s, (size_t)R.c.by[0], groups.first[gi], &v))
@@ -1235,6 +1247,10 @@ int hs_analyze_report(const hs_sweep *s, const hs_analyze_opts *o, FILE *out, hs
     hs_buf_free(&axis);
     rc = hs_doc_write(doc, out, o->format, err);
 done:
+    for (size_t gi = 0; gs && gi < groups.nlev; gi++) {
+        free(gs[gi].best_method);
+        free(gs[gi].best_run_method);
+    }
     free(gs);
     hs_levels_free(&groups);
     hs_doc_destroy(doc);

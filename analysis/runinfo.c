@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "result.h"
+#include "util.h"
 
 static int find_run(const hs_sweep *s, const char *id, size_t *row, hs_error *err)
 {
@@ -25,8 +26,11 @@ static int find_run(const hs_sweep *s, const char *id, size_t *row, hs_error *er
             return 0;
         }
         if (nmatch < 8) {
+            hs_buf p = { 0 };
+            hs_row_params(s, r, NULL, 0, &p);
             hs_buf_printf(&cands, "\n  %s  ", rid);
-            hs_row_params(s, r, NULL, 0, &cands);
+            hs_put_short(&cands, hs_buf_str(&p), HS_SHORT_CELL_COLS, NULL);
+            hs_buf_free(&p);
         }
         nmatch++;
         *row = r;
