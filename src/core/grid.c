@@ -9,6 +9,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "result.h"
 #include "template.h"
 #include "util.h"
 
@@ -315,6 +316,25 @@ static int get_int(hs_grid *g, const config_setting_t *parent, const char *key, 
         return gerr(g, sline(s), err, "%s.%s = %lld is out of range [%lld, %lld]", where, key, v,
                     lo, hi);
     *out = v;
+    return 0;
+}
+
+/* A byte count: an integer, or a string with a binary unit ("64M", "1.5G"). */
+static int get_bytes(hs_grid *g, const config_setting_t *parent, const char *key, const char *where,
+                     long long lo, const char *example, int64_t *out, hs_error *err)
+{
+    const config_setting_t *s = config_setting_get_member(parent, key);
+    if (!s)
+        return 0;
+    long long bytes = -1;
+    if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64)
+        bytes = config_setting_get_int64(s);
+    else if (config_setting_type(s) == CONFIG_TYPE_STRING)
+        bytes = hs_parse_bytes(config_setting_get_string(s));
+    if (bytes < lo)
+        return gerr(g, sline(s), err, "%s.%s must be a byte count of at least %lld (e.g. %s)",
+                    where, key, lo, example);
+    *out = bytes;
     return 0;
 }
 
@@ -1422,7 +1442,8 @@ static const char *const top_keys[] = { "name",      "description", "run",      
 static const char *const run_keys[] = { "runner",  "argv",    "shell",     "probe",
                                         "device",  "workdir", "results",   "cleanup",
                                         "files",   "env",     "timeout",   "grace",
-                                        "retries", "gpus",    "log_limit", NULL };
+                                        "retries", "gpus",    "log_limit", "max_result_size",
+                                        NULL };
 static const char *const metrics_keys[] = { "rename", "required", "keep", "on_warnings", NULL };
 static const char *const analysis_keys[] = { "target", "secondary",       "by",     "method_axis",
                                              "tasks",  "baseline",        "params", "diagnostics",
@@ -1535,20 +1556,11 @@ static int parse_run(hs_grid *g, const config_setting_t *run, struct tmpl_refs *
                     iv);
     sp->gpus = (int)iv;
     sp->log_limit = 64LL << 20;
-    const config_setting_t *ll = config_setting_get_member(run, "log_limit");
-    if (ll) {
-        long long bytes = -1;
-        if (config_setting_type(ll) == CONFIG_TYPE_INT ||
-            config_setting_type(ll) == CONFIG_TYPE_INT64)
-            bytes = config_setting_get_int64(ll);
-        else if (config_setting_type(ll) == CONFIG_TYPE_STRING)
-            bytes = hs_parse_bytes(config_setting_get_string(ll));
-        if (bytes < 4096)
-            return gerr(g, sline(ll), err,
-                        "run.log_limit must be a byte count of at least 4096 (e.g. 65536 or "
-                        "\"64M\")");
-        sp->log_limit = bytes;
-    }
+    sp->max_result_size = HS_MAX_RESULT_SIZE_DEFAULT;
+    if (get_bytes(g, run, "log_limit", "run", 4096, "65536 or \"64M\"", &sp->log_limit, err) < 0 ||
+        get_bytes(g, run, "max_result_size", "run", 1024, "268435456 or \"512M\"",
+                  &sp->max_result_size, err) < 0)
+        return -1;
     for (size_t i = 0; i < sp->argc; i++)
         add_ref(refs, sp->argv[i], line_of(run, "argv"), "argv element", false);
     for (size_t i = 0; i < sp->nresults; i++)

@@ -73,12 +73,13 @@ typedef struct hs_run_spec {
     size_t nfiles;
     const hs_env_spec *env;
     size_t nenv;
-    double timeout;    /* seconds, > 0 */
-    bool timeout_set;  /* the grid gave run.timeout (else the 24 h default) */
-    double grace;      /* seconds between SIGTERM and SIGKILL */
-    int retries;       /* extra attempts after the first */
-    int gpus;          /* GPUs per run: 0 or 1 */
-    int64_t log_limit; /* bytes kept per log (head + tail) */
+    double timeout;          /* seconds, > 0 */
+    bool timeout_set;        /* the grid gave run.timeout (else the 24 h default) */
+    double grace;            /* seconds between SIGTERM and SIGKILL */
+    int retries;             /* extra attempts after the first */
+    int gpus;                /* GPUs per run: 0 or 1 */
+    int64_t log_limit;       /* bytes kept per log (head + tail) */
+    int64_t max_result_size; /* bytes; a larger result file makes the run invalid_result */
     /* metrics section */
     const hs_rename_spec *renames;
     size_t nrenames;

@@ -99,7 +99,8 @@ int hs_proto_pack_task(const hs_task *t, hs_buf *b)
         put_strs(b, t->cleanup, t->ncleanup) < 0 || put_strs(b, t->file_paths, t->nfiles) < 0 ||
         put_strs(b, t->file_texts, t->nfiles) < 0 || put_f64(b, t->timeout) < 0 ||
         put_f64(b, t->grace) < 0 || put_u64(b, (uint64_t)t->log_limit) < 0 ||
-        put_i32(b, t->gpus) < 0 || put_strs(b, t->rename_to, t->nrenames) < 0 ||
+        put_u64(b, (uint64_t)t->max_result_size) < 0 || put_i32(b, t->gpus) < 0 ||
+        put_strs(b, t->rename_to, t->nrenames) < 0 ||
         put_strs(b, t->rename_from, t->nrenames) < 0 ||
         put_strs(b, t->required, t->nrequired) < 0 || put_i32(b, t->keep_all) < 0 ||
         put_i32(b, t->on_warnings) < 0 || put_str(b, t->params_json) < 0)
@@ -309,6 +310,7 @@ int hs_proto_unpack_task(const void *msg, size_t len, hs_task *t, hs_error *err)
     t->timeout = get_f64(&r);
     t->grace = get_f64(&r);
     t->log_limit = (int64_t)get_n(&r, 8);
+    t->max_result_size = (int64_t)get_n(&r, 8);
     t->gpus = get_i32(&r);
     uint32_t nto = 0, nfrom = 0;
     t->rename_to = get_strs(&r, &nto);

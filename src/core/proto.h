@@ -13,7 +13,7 @@
 #include "result.h"
 #include "task.h"
 
-#define HS_PROTO_VERSION 1
+#define HS_PROTO_VERSION 2 /* 2: RUN carries max_result_size, READY the worker's pid */
 #define HS_PROTO_HEADER  12
 
 /* Also the MPI tags. */

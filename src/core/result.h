@@ -80,14 +80,35 @@ void hs_result_remove_metric(hs_result *r, int index);
 /* Deep copy: dst is overwritten (not cleared first). */
 int hs_result_copy(hs_result *dst, const hs_result *src);
 
-/* Flatten one parsed JSON document into r's metrics; counts a top-level non-empty
- * "warnings" array into r->nwarnings and keeps its first entry in *first_warning (may be
- * NULL). Returns the number of metrics added. */
-int hs_flatten_json(json_object *root, hs_result *r, char *first_warning, size_t cap);
+/* Limits of ingestion. A result file larger than the task's max_result_size (default
+ * HS_MAX_RESULT_SIZE_DEFAULT, grid key run.max_result_size) is not read: the run is
+ * invalid_result (result_too_large). JSON nests at most HS_JSON_MAX_DEPTH levels; arrays
+ * give their first HS_MAX_ARRAY_ITEMS items; a metric name is at most HS_METRIC_NAME_MAX
+ * bytes (longer paths are skipped); a run has at most HS_MAX_METRICS metrics (more is
+ * invalid_result, too_many_metrics: each metric is a column of the store). */
+#define HS_MAX_RESULT_SIZE_DEFAULT (256LL << 20)
+#define HS_JSON_MAX_DEPTH          32
+#define HS_MAX_ARRAY_ITEMS         64
+#define HS_METRIC_NAME_MAX         255
+#define HS_MAX_METRICS             10000
 
-/* Parse a JSON file the way Python writes it (NaN, Infinity allowed). On error the message
- * is "PATH:LINE:COL: what". *out is owned by the caller (json_object_put). */
-int hs_json_read_file(const char *path, json_object **out, hs_error *err);
+/* Flatten one parsed JSON document into r's metrics; counts a top-level non-empty
+ * "warnings" array into r->nwarnings and keeps its first entry, one line of valid UTF-8, in
+ * first_warning (may be NULL). Names are valid UTF-8: an invalid byte in a key becomes
+ * U+FFFD, a control character '_'. Integers beyond 64 bits arrive clamped by json-c.
+ * Returns the number of numeric leaves recorded, or -1 with err when r would get more than
+ * HS_MAX_METRICS metrics (r keeps the first ones) or memory ran out. */
+int hs_flatten_json(json_object *root, hs_result *r, char *first_warning, size_t cap,
+                    hs_error *err);
+
+/* Parse len bytes of JSON (no NUL terminator needed) the way Python writes it: NaN,
+ * Infinity and -Infinity allowed. name is the file the text came from; on error the message
+ * is "NAME:LINE:COL: what". *out is owned by the caller (json_object_put). */
+int hs_json_parse(const char *text, size_t len, const char *name, json_object **out, hs_error *err);
+
+/* Read a file of at most max bytes (checked with fstat before anything is read) and parse it
+ * with hs_json_parse. */
+int hs_json_read_file(const char *path, size_t max, json_object **out, hs_error *err);
 
 /* The whole ingestion of a finished attempt that exited 0: find the declared result files
  * (globs), parse them, flatten, apply the task's renames / keep / required rules and its

@@ -91,6 +91,7 @@ int hs_task_render(const hs_grid *g, const hs_run *run, const char *sweep_dir, c
     t->timeout = sp->timeout;
     t->grace = sp->grace;
     t->log_limit = sp->log_limit;
+    t->max_result_size = sp->max_result_size;
     t->gpus = sp->gpus;
     t->keep_all = sp->keep_all;
     t->on_warnings = sp->on_warnings;

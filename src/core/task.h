@@ -35,6 +35,7 @@ typedef struct hs_task {
     double timeout;
     double grace;
     int64_t log_limit;
+    int64_t max_result_size; /* bytes; a larger result file is not read (0: the default) */
     int32_t gpus;
     /* how result files become metrics */
     char **rename_to;

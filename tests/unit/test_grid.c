@@ -345,6 +345,50 @@ static void test_validation_errors(void **state)
                  "needs run.probe");
 }
 
+/* Byte counts: an integer or a string with a binary unit, carried into every task. */
+static void test_byte_sizes(void **state)
+{
+    (void)state;
+    hs_grid *g = load_ok("name = \"t\";\n" RUN_SECTION "axes = { a = [1]; };\n");
+    assert_true(hs_grid_spec(g)->max_result_size == 256LL << 20);
+    assert_true(hs_grid_spec(g)->log_limit == 64LL << 20);
+    hs_grid_destroy(g);
+    g = load_ok("name = \"t\";\nrun = { argv = [\"x\"]; max_result_size = \"1.5G\"; log_limit = "
+                "65536; };\naxes = { a = [1]; };\n");
+    assert_true(hs_grid_spec(g)->max_result_size == 3LL << 29);
+    assert_true(hs_grid_spec(g)->log_limit == 65536);
+    hs_task t;
+    hs_error err;
+    assert_int_equal(hs_task_render(g, hs_grid_run(g, 0), "/s", "", 1, &t, &err), 0);
+    assert_true(t.max_result_size == 3LL << 29);
+    hs_task_clear(&t);
+    hs_grid_destroy(g);
+    g = load_ok("name = \"t\";\nrun = { argv = [\"x\"]; max_result_size = 5000000000L; };\n"
+                "axes = { a = [1]; };\n");
+    assert_true(hs_grid_spec(g)->max_result_size == 5000000000LL);
+    hs_grid_destroy(g);
+
+    const char *bad[] = {
+        "\"lots\"", "\"512Q\"", "100", "-1", "0", "\"\"", "true", "1.5e9", "[1]"
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "name = \"t\";\nrun = { argv = [\"x\"];\n max_result_size = %s; };\naxes = { a "
+                 "= [1]; };\n",
+                 bad[i]);
+        expect_error(text, 3,
+                     "run.max_result_size must be a byte count of at least 1024 (e.g. 268435456 "
+                     "or \"512M\")");
+    }
+    expect_error("name = \"t\";\nrun = { argv = [\"x\"];\n log_limit = \"1k\"; };\naxes = { a = "
+                 "[1]; };\n",
+                 3, "run.log_limit must be a byte count of at least 4096");
+    expect_error("name = \"t\";\nrun = { argv = [\"x\"];\n max_result_sise = \"1G\"; };\naxes = "
+                 "{ a = [1]; };\n",
+                 3, "did you mean 'max_result_size'");
+}
+
 static void test_hostile_values_stay_literal(void **state)
 {
     (void)state;
@@ -505,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_pinned_ids),
         cmocka_unit_test(test_id_stable_when_axis_grows),
         cmocka_unit_test(test_validation_errors),
+        cmocka_unit_test(test_byte_sizes),
         cmocka_unit_test(test_hostile_values_stay_literal),
         cmocka_unit_test(test_optional_and_json_placeholders),
         cmocka_unit_test(test_double_repr),

@@ -34,6 +34,7 @@ static void test_task_roundtrip(void **state)
                   .timeout = 14400.5,
                   .grace = 7,
                   .log_limit = 1LL << 33,
+                  .max_result_size = 3LL << 31,
                   .gpus = 1,
                   .keep_all = 0,
                   .on_warnings = HS_WARN_FAIL };
@@ -74,6 +75,7 @@ static void test_task_roundtrip(void **state)
     assert_string_equal(u.rename_from[0], "metrics.acc");
     assert_string_equal(u.file_texts[0], "name: kivi\n");
     assert_true(u.timeout == 14400.5 && u.grace == 7 && u.log_limit == (1LL << 33));
+    assert_true(u.max_result_size == 3LL << 31);
     assert_int_equal(u.on_warnings, HS_WARN_FAIL);
     assert_string_equal(u.workdir, "/work dir");
     assert_string_equal(u.params_json, "{\"x\":1}");
@@ -83,6 +85,10 @@ static void test_task_roundtrip(void **state)
     /* every truncation is refused */
     for (size_t len = 0; len < b.len; len += 7)
         assert_int_equal(hs_proto_unpack_task(b.data, len, &u, &err), -1);
+    /* an older version: version 1 had no max_result_size */
+    b.data[4] = 1;
+    assert_int_equal(hs_proto_type(b.data, b.len, &err), -1);
+    assert_non_null(strstr(err.text, "protocol version 1, expected 2"));
     /* another version */
     b.data[4] = 9;
     assert_int_equal(hs_proto_type(b.data, b.len, &err), -1);
