@@ -400,8 +400,9 @@ static size_t skip_ws(const char *text, size_t p, size_t len)
     return p;
 }
 
-/* json-c takes an int length: longer texts go in chunks. */
-#define PARSE_CHUNK ((size_t)1 << 30)
+/* json-c takes an int length, so the text goes in chunks; json-c's tokener resumes at any
+ * cut, and 1 MiB puts every large result file through the same loop. */
+#define PARSE_CHUNK ((size_t)1 << 20)
 
 int hs_json_parse(const char *text, size_t len, const char *name, json_object **out, hs_error *err)
 {

@@ -430,6 +430,16 @@ static void test_million_keys(void **state)
     assert_int_equal(hs_json_parse(b.data, b.len, "big.json", &doc, &err), 0);
     hs_buf_free(&b);
     assert_int_equal(json_object_object_length(doc), (int)n);
+    /* the text went to json-c in chunks: keys and numbers cut by them came through whole */
+    size_t i = 0;
+    json_object_object_foreach(doc, key, val)
+    {
+        char want[32];
+        snprintf(want, sizeof want, "metric_%zu", i);
+        if (strcmp(key, want) != 0 || json_object_get_double(val) != (double)i + 0.5)
+            fail_msg("key %zu: %s = %g", i, key, json_object_get_double(val));
+        i++;
+    }
     hs_result r;
     hs_result_init(&r);
     assert_int_equal(hs_flatten_json(doc, &r, NULL, 0, &err), -1);
