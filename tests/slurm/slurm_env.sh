@@ -3,8 +3,11 @@
 # and slurmd on localhost, and stops them by PID on exit. Skips (77), saying why, if the
 # daemons cannot start here. Settings from shared notes: scheduling without the default
 # delays makes short jobs start about 50x sooner.
-#   slurm_start DIR       export SLURM_CONF; daemons up and the node idle
+#   slurm_start DIR       export SLURM_CONF; daemons up and every node idle
 #   slurm_stop            (trap)
+# HS_SLURM_NODES="hs1 hs2" makes several Slurm nodes on this one machine, one slurmd each
+# (slurmd -N NAME, each on its own port; Debian's slurm-wlm is built with multiple-slurmd
+# support); the default is one node, localhost.
 slurm_skip() { echo "SKIP: $*" >&2; exit 77; }
 
 munge_works() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
@@ -24,6 +27,11 @@ slurm_start() {
     local dir=$1
     [[ $(id -u) -eq 0 ]] || slurm_skip "a local slurmd must run as root"
     slurm_install
+    # one local Slurm at a time (its ports are fixed): wait for another test's to stop; the
+    # lock is released when this test exits (the daemons do not inherit it)
+    exec {SLURM_LOCK_FD}>>/tmp/hypersweep-slurm-tests.lock
+    flock -w "${HS_SLURM_LOCK_WAIT:-300}" "$SLURM_LOCK_FD" \
+        || slurm_skip "another test's local Slurm held /tmp/hypersweep-slurm-tests.lock for too long"
     SLURM_DIR=$dir
     mkdir -p "$dir"/{state,spool,log,run}
     # munge: the daemon and a key (one is made if none exists)
@@ -42,7 +50,7 @@ slurm_start() {
             sleep 0.1
         done
         pkill -9 -x munged 2>/dev/null || true
-        runuser -u munge -- /usr/sbin/munged --force >/dev/null 2>&1 || slurm_skip "munged does not start"
+        runuser -u munge -- /usr/sbin/munged --force >/dev/null 2>&1 {SLURM_LOCK_FD}>&- || slurm_skip "munged does not start"
         MUNGE_STARTED=1
         for i in $(seq 1 50); do
             munge_works && break
@@ -60,11 +68,12 @@ SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool
+SlurmdSpoolDir=$dir/spool/%n
 SlurmctldPidFile=$dir/run/slurmctld.pid
-SlurmdPidFile=$dir/run/slurmd.pid
+SlurmdPidFile=$dir/run/slurmd-%n.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
-SlurmdLogFile=$dir/log/slurmd.log
+SlurmdLogFile=$dir/log/slurmd-%n.log
+TmpFS=$dir/tmp/%n
 SlurmctldPort=${HS_SLURMCTLD_PORT:-16817}
 SlurmdPort=${HS_SLURMD_PORT:-16818}
 ProctrackType=proctrack/linuxproc
@@ -80,32 +89,43 @@ KillWait=5
 SlurmdParameters=config_overrides
 MinJobAge=2
 ReturnToService=2
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=4000 State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 CONF
+    local node port=${HS_SLURMD_PORT:-16818} names
+    SLURM_NODES=(${HS_SLURM_NODES:-localhost})
+    names=$(IFS=,; echo "${SLURM_NODES[*]}")
+    for node in "${SLURM_NODES[@]}"; do
+        mkdir -p "$dir/spool/$node" "$dir/tmp/$node"   # PMIx's client directories are per node
+        echo "NodeName=$node NodeHostname=localhost NodeAddr=127.0.0.1 Port=$port CPUs=$cpus RealMemory=4000 State=UNKNOWN"
+        port=$((port + 1))
+    done >> "$dir/slurm.conf"
+    echo "PartitionName=debug Nodes=$names Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4" >> "$dir/slurm.conf"
     export SLURM_CONF=$dir/slurm.conf
-    slurmctld -c -f "$SLURM_CONF" >/dev/null 2>&1 || slurm_skip "slurmctld does not start: $(tail -3 "$dir/log/slurmctld.log" 2>/dev/null)"
-    slurmd -f "$SLURM_CONF" -N localhost >/dev/null 2>&1 || { slurm_stop; slurm_skip "slurmd does not start: $(tail -3 "$dir/log/slurmd.log" 2>/dev/null)"; }
+    slurmctld -c -f "$SLURM_CONF" >/dev/null 2>&1 {SLURM_LOCK_FD}>&- || slurm_skip "slurmctld does not start: $(tail -3 "$dir/log/slurmctld.log" 2>/dev/null)"
+    for node in "${SLURM_NODES[@]}"; do
+        slurmd -f "$SLURM_CONF" -N "$node" >/dev/null 2>&1 {SLURM_LOCK_FD}>&- \
+            || { slurm_stop; slurm_skip "slurmd -N $node does not start: $(tail -3 "$dir/log/slurmd-$node.log" 2>/dev/null)"; }
+    done
     local i
     for i in $(seq 1 60); do
-        if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+        if [[ $(sinfo -h -N -o %t 2>/dev/null | grep -cE '^(idle|mix|alloc)') -eq ${#SLURM_NODES[@]} ]]; then
             return 0
         fi
         sleep 0.5
     done
     local why
-    why="the node did not become idle: $(sinfo -h 2>&1 | head -2); $(tail -3 "$dir/log/slurmd.log" 2>/dev/null)"
+    # (|| true: under set -e a failing substitution would end the test here, silently)
+    why="the nodes did not become idle: $(sinfo -h -N 2>&1 | head -4); $(tail -q -n 3 "$dir"/log/slurmd-*.log 2>/dev/null || true)"
     slurm_stop
     slurm_skip "$why"
 }
 
 slurm_stop() {
     local f
-    for f in "$SLURM_DIR/run/slurmd.pid" "$SLURM_DIR/run/slurmctld.pid"; do
+    for f in "$SLURM_DIR"/run/slurmd-*.pid "$SLURM_DIR/run/slurmctld.pid"; do
         [[ -s $f ]] && kill "$(cat "$f")" 2>/dev/null || true
     done
     sleep 0.5
-    for f in "$SLURM_DIR/run/slurmd.pid" "$SLURM_DIR/run/slurmctld.pid"; do
+    for f in "$SLURM_DIR"/run/slurmd-*.pid "$SLURM_DIR/run/slurmctld.pid"; do
         [[ -s $f ]] && kill -9 "$(cat "$f")" 2>/dev/null || true
     done
     # a daemon that never wrote its PID file (it stopped while registering) is found by its
