@@ -272,8 +272,8 @@ int hs_proto_unpack_hello(const void *msg, size_t len, hs_hello *h, hs_error *er
         return -1;
     memset(h, 0, sizeof *h);
     h->rank = get_i32(&r);
-    get_fixed(&r, h->host, sizeof h->host);
     h->pid = get_i32(&r);
+    get_fixed(&r, h->host, sizeof h->host);
     get_fixed(&r, h->version, sizeof h->version);
     h->has_gpu = get_i32(&r);
     h->gpu_slot = get_i32(&r);
