@@ -636,7 +636,7 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
         goto out;
     }
 
-    bool stopping = false, store_broken = false, by_signal = false;
+    bool stopping = false, store_broken = false, by_signal = false, uncommitted = false;
     double stop_deadline = INFINITY;
     hs_result res;
     hs_result_init(&res);
@@ -747,10 +747,12 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
         bool can_dispatch =
             !stopping && !store_broken && m.qlen > 0 && m.running < (size_t)m.nslots;
         int slot = -1;
-        int got = ops->poll(ctx, can_dispatch ? 0.0 : 0.2, &slot, &res, err);
+        /* after an outcome, only look whether another is waiting: commit before waiting */
+        int got = ops->poll(ctx, can_dispatch || uncommitted ? 0.0 : 0.2, &slot, &res, err);
         if (got < 0)
             goto out_loop;
         if (got > 0 && !store_broken) {
+            uncommitted = true;
             if (record(&m, slot, &res, err) < 0) {
                 store_broken = true;
                 progress_clear(&m);
@@ -761,6 +763,8 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
             m.running--;
         }
         /* group commit: nothing more is waiting, so what arrived is committed now */
+        if (got == 0)
+            uncommitted = false;
         if (!store_broken &&
             (got == 0 ? hs_store_commit_idle(m.store, err) : hs_store_tick(m.store, err)) < 0) {
             store_broken = true;

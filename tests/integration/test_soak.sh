@@ -34,14 +34,14 @@ count_starts() { # executions started under a sweep's markers
     { cat "$1"/markers/* 2>/dev/null || true; } | wc -l
 }
 
-wait_gone() { # no run of this test left running (each run has the supervisor and work.sh)
+wait_gone() { # nothing of the killed sweep left: ranks, supervisors, runs (all name $1)
     local i
     for ((i = 0; i < 200; i++)); do
-        pgrep -f "$T/work.sh" >/dev/null || return 0
+        pgrep -f "$1" >/dev/null || return 0
         sleep 0.05
     done
-    pgrep -af "$T/work.sh" >&2
-    fail "runs outlived their killed sweep for 10 s"
+    pgrep -af "$1" >&2
+    fail "processes outlived their killed sweep for 10 s"
 }
 
 snapshot() { # snapshot DIR FILE: run id, executions started, finished ok (1/0)
@@ -110,7 +110,7 @@ CFG
             continue
         fi
         wait "$pid" 2>/dev/null || true
-        wait_gone
+        wait_gone "$D/"
         kills=$((kills + 1))
         snapshot "$D" "$D/kill$kills.txt"
     done
