@@ -120,7 +120,7 @@ mkdir -p "$rd"
 # an orphan of an earlier attempt on this host: holds the lock, says where it runs
 setsid flock "$rd/.lock" sleep 300 >/dev/null 2>&1 &
 holder=$!
-trap 'kill -KILL -- -$holder 2>/dev/null; cleanup' EXIT
+trap 'kill -KILL -- -$holder 2>/dev/null || true; cleanup' EXIT
 for ((i = 0; i < 100; i++)); do pgrep -f "sleep 300" >/dev/null && break; sleep 0.05; done
 printf '{"run_id": "%s", "attempt": 1, "host": "%s", "pid": %d, "pgid": %d, "started": %s}\n' \
     "$id" "$(hostname)" "$holder" "$holder" "$(date +%s)" > "$rd/running.json"
@@ -134,7 +134,7 @@ rm -rf sweeps
 mkdir -p "$rd"
 setsid flock "$rd/.lock" sleep 300 >/dev/null 2>&1 &
 holder=$!
-trap 'kill -KILL -- -$holder 2>/dev/null; cleanup' EXIT
+trap 'kill -KILL -- -$holder 2>/dev/null || true; cleanup' EXIT
 for ((i = 0; i < 100; i++)); do pgrep -f "sleep 300" >/dev/null && break; sleep 0.05; done
 printf '{"run_id": "%s", "attempt": 1, "host": "gpu-node-17", "pid": 4242, "pgid": 4242, "started": %s}\n' \
     "$id" "$(date +%s)" > "$rd/running.json"
