@@ -1067,7 +1067,7 @@ static int write_param(hs_store *s, const hs_grid *g, const hs_param_info *pi,
             (*created)++;
         }
     }
-    size_t brows = block_rows(esz > old.size ? esz : old.size + 8);
+    size_t brows = block_rows(esz + (old.d >= 0 ? pkind_bytes(old.kind, old.size) : 0));
     if (brows > n)
         brows = n ? n : 1;
     unsigned char *col = malloc(brows * esz);
@@ -1136,8 +1136,15 @@ static int write_param(hs_store *s, const hs_grid *g, const hs_param_info *pi,
         H5Dclose(d);
     if (old.d >= 0) {
         H5Dclose(old.d);
-        if (rc == 0 && H5Ldelete(s->params_grp, old.link, H5P_DEFAULT) < 0)
+        if (rc == 0 && H5Ldelete(s->params_grp, old.link, H5P_DEFAULT) < 0) {
             rc = -1;
+        } else if (rc != 0) {
+            /* put the old column back rather than leave "NAME.old" */
+            hid_t grp = s->params_grp;
+            if (H5Lexists(grp, pi->name, H5P_DEFAULT) <= 0 ||
+                H5Ldelete(grp, pi->name, H5P_DEFAULT) >= 0)
+                H5Lmove(grp, old.link, grp, pi->name, H5P_DEFAULT, H5P_DEFAULT);
+        }
     }
     free(old.link);
     if (rc == -2)
@@ -1235,8 +1242,14 @@ static int write_params_json(hs_store *s, const hs_grid *g, const int64_t *run_o
         H5Dclose(d);
     if (old >= 0) {
         H5Dclose(old);
-        if (rc == 0 && H5Ldelete(s->runs, "params.old", H5P_DEFAULT) < 0)
+        if (rc == 0 && H5Ldelete(s->runs, "params.old", H5P_DEFAULT) < 0) {
             rc = -1;
+        } else if (rc != 0) {
+            /* put the old column back */
+            if (H5Lexists(s->runs, "params", H5P_DEFAULT) <= 0 ||
+                H5Ldelete(s->runs, "params", H5P_DEFAULT) >= 0)
+                H5Lmove(s->runs, "params.old", s->runs, "params", H5P_DEFAULT, H5P_DEFAULT);
+        }
     }
     free(col);
     free(oldbuf);
