@@ -614,21 +614,34 @@ grep -q "belongs to sweep" last.err || fail "mixed sweeps: $(cat last.err)"
 note "a store being written (SWMR)"
 cat > live.cfg <<CFG
 name = "live";
-run = { argv = ["python3", "$WORKLOAD"]; results = ["{run_dir}/result.json"]; timeout = 60; };
-axes = { step = { first = { seconds = 0.0; }; later = { gate = "$T/go"; }; }; x = [1, 2]; };
+run = { argv = ["python3", "$WORKLOAD"]; results = ["{run_dir}/result.json"]; timeout = 600; };
+axes = { step = { first = { seconds = 0.0; }; later = { gate_dir = "$T/gates"; }; };
+         x = [1, 2]; };
 constants = { mode = "sleep"; };
 CFG
+mkdir gates
 "$HS" run live.cfg --progress none > live.out 2>&1 &
 pid=$!
-# the "later" runs wait for the file go: the store is read while the sweep is stuck in them
-for _ in $(seq 200); do
-    compgen -G "sweeps/live/runs/*/result.json" > /dev/null &&
-        { "$HS" status sweeps/live/sweep.h5 --json 2>/dev/null || true; } | grep -q '"ok":2,' &&
-        break
+# The "later" runs wait for their gate (gates/all): the store is read while the sweep is
+# stuck in them, once it shows the 2 "first" runs ok and one "later" run running. Both must
+# be seen: rows are committed in batches, so "ok 2" can be on disk while the next run's
+# "running" is not yet (then the report would find 2 pending).
+live_state() {
+    local st
+    st=$("$HS" status sweeps/live/sweep.h5 --json 2>/dev/null) || true  # 1 while not all ok
+    [[ $st == *'"ok":2,'* && $st == *'"running":1,'* ]]
+}
+end=$((SECONDS + 120))
+until live_state; do
+    kill -0 "$pid" 2>/dev/null || fail "the live sweep ended early: $(cat live.out)"
+    if ((SECONDS >= end)); then
+        touch gates/all
+        fail "the live sweep never showed 2 ok and 1 running"
+    fi
     sleep 0.05
 done
 expect_exit 0 "$AN" report sweeps/live/sweep.h5 --target score --by none --format json -o live.json
-touch go
+touch gates/all
 wait $pid || fail "the live sweep failed: $(cat live.out)"
 $PY -c "
 import json; d = json.load(open('live.json'))
