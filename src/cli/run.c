@@ -90,6 +90,8 @@ const hs_cli_cmd hs_cmd_run = {
 };
 
 static volatile sig_atomic_t stop_flag;
+/* workers died or cannot be reached: MPI_Finalize would wait for them forever */
+static bool peers_gone;
 /* a SIGUSR1 that came before the rank knew whether it is the master */
 static volatile sig_atomic_t early_usr1;
 
@@ -460,7 +462,7 @@ static int master_main(MPI_Comm comm, int size, struct run_args *a, const char *
                     size - 1 - in, size - 1);
         if (hs_master_run(g, &mo, &hs_mpi_executor_ops, ex, &sum, &err) < 0)
             fprintf(stderr, "hypersweep run: %s\n", err.text);
-        hs_mpi_executor_destroy(ex);
+        peers_gone = hs_mpi_executor_destroy(ex) > 0;
     } else {
         if (pf && pf->nrows > 0 && !pf->rows[0].ok) {
             fprintf(stderr, "hypersweep run: the GPU failed its preflight (%s): nothing to run "
@@ -562,6 +564,12 @@ static int run_main(int argc, char **argv)
     }
     free(rows);
     free(a.resume);
+    if (mpi && peers_gone) {
+        /* the store is closed and the summary written: leave without waiting for the dead */
+        fprintf(stderr, "hypersweep: leaving without MPI_Finalize: some workers are gone\n");
+        fflush(NULL);
+        return code;
+    }
     if (mpi) {
         MPI_Comm_free(&comm);
         MPI_Finalize();

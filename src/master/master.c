@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -373,6 +374,13 @@ static int recoverable(const hs_grid *g, const char *sweep_dir, size_t run, int 
         return hs_err(err, "runs/%s/attempt.json records run %s", gr->id, rec->run_id);
     if (rec->status == HS_PENDING || rec->status == HS_RUNNING || rec->status == HS_INTERRUPTED)
         return 0; /* not finished: it runs again */
+    /* Killed by SIGKILL or SIGTERM from outside: the kernel's OOM killer, or the teardown of
+     * the whole job (Slurm kills every process of a step, in no set order, so a worker can
+     * see its run die and write this record just before it dies itself). The master that
+     * would have told them apart died: the run runs again rather than fail for nothing. */
+    if (rec->status == HS_CRASHED &&
+        (rec->term_signal == SIGKILL || rec->term_signal == SIGTERM))
+        return 0;
     if (rec->attempt > attempts || (rec->attempt == attempts && st == HS_RUNNING)) {
         rec->index = run;
         return 1;
@@ -995,7 +1003,7 @@ int hs_master_rebuild(const hs_grid *g, const hs_master_opts *o, bool force,
         hs_table_setf(t, 1, "%zu", sum->counts[st]);
     }
     hs_table_row(t);
-    hs_table_set(t, 0, "not recovered: started, no finished record");
+    hs_table_set(t, 0, "not recovered: no finished record, or killed from outside");
     hs_table_setf(t, 1, "%zu", no_record);
     hs_table_row(t);
     hs_table_set(t, 0, "not recovered: record unreadable (listed above)");

@@ -106,8 +106,9 @@ extern const hs_executor_ops hs_local_executor_ops;
  * makes it fail with that worker's message, after telling all workers to stop. */
 typedef struct hs_mpi_executor hs_mpi_executor;
 hs_mpi_executor *hs_mpi_executor_create(MPI_Comm comm, hs_error *err);
-/* Tells every worker to stop, then frees. */
-void hs_mpi_executor_destroy(hs_mpi_executor *e);
+/* Tells every worker to stop, then frees. Returns how many workers are gone (died, or
+ * could not be told within 10 s): MPI_Finalize would wait for them forever. */
+int hs_mpi_executor_destroy(hs_mpi_executor *e);
 /* Leave a worker out of the sweep (its GPU failed the preflight). Returns the number of
  * workers still in. */
 int hs_mpi_executor_exclude(hs_mpi_executor *e, int rank, const char *why);

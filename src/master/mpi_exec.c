@@ -18,6 +18,7 @@ struct worker {
     bool busy;
     bool cancelled;
     bool excluded; /* left out of the sweep (failed its preflight) */
+    bool gone;     /* its process died */
 };
 
 struct hs_mpi_executor {
@@ -86,12 +87,59 @@ static void send_text(MPI_Comm comm, int rank, int type, const char *text)
     hs_buf_free(&b);
 }
 
-void hs_mpi_stop_workers(MPI_Comm comm, const char *why)
+/* STOP to every worker, without ever blocking on one that died: a send to a dead rank can
+ * hang (Open MPI keeps trying to connect). Returns how many could not be told within
+ * `timeout` seconds; their sends are left to complete, or not, in the background. */
+static int stop_all(MPI_Comm comm, const char *why, double timeout, const bool *skip)
 {
     int size;
     MPI_Comm_size(comm, &size);
+    if (size <= 1)
+        return 0;
+    hs_buf *msgs = calloc((size_t)size, sizeof *msgs);
+    MPI_Request *req = calloc((size_t)size, sizeof *req);
+    if (!msgs || !req) {
+        free(msgs);
+        free(req);
+        for (int r = 1; r < size; r++)
+            send_text(comm, r, HS_MSG_STOP, why);
+        return 0;
+    }
+    for (int r = 0; r < size; r++)
+        req[r] = MPI_REQUEST_NULL;
     for (int r = 1; r < size; r++)
-        send_text(comm, r, HS_MSG_STOP, why);
+        if (!(skip && skip[r]) && hs_proto_pack_text(HS_MSG_STOP, why, &msgs[r]) == 0)
+            MPI_Isend(msgs[r].data, (int)msgs[r].len, MPI_BYTE, r, HS_MSG_STOP, comm, &req[r]);
+    double end = hs_monotonic() + timeout;
+    int pending;
+    for (;;) {
+        pending = 0;
+        for (int r = 1; r < size; r++) {
+            int done = 1;
+            if (req[r] != MPI_REQUEST_NULL)
+                MPI_Test(&req[r], &done, MPI_STATUS_IGNORE);
+            pending += !done;
+        }
+        if (!pending || hs_monotonic() >= end)
+            break;
+        sleep_s(0.001);
+    }
+    for (int r = 1; r < size; r++) {
+        if (req[r] != MPI_REQUEST_NULL) {
+            hs_log_warn("rank %d did not take the STOP message in %.0f s: it is gone", r, timeout);
+            MPI_Request_free(&req[r]); /* its buffer stays allocated: the send may go on */
+        } else {
+            hs_buf_free(&msgs[r]);
+        }
+    }
+    free(msgs);
+    free(req);
+    return pending;
+}
+
+void hs_mpi_stop_workers(MPI_Comm comm, const char *why)
+{
+    stop_all(comm, why, 10, NULL);
 }
 
 hs_mpi_executor *hs_mpi_executor_create(MPI_Comm comm, hs_error *err)
@@ -149,11 +197,17 @@ fail:
     return NULL;
 }
 
-void hs_mpi_executor_destroy(hs_mpi_executor *e)
+int hs_mpi_executor_destroy(hs_mpi_executor *e)
 {
     if (!e)
-        return;
-    hs_mpi_stop_workers(e->comm, "the sweep is over");
+        return 0;
+    bool *skip = calloc((size_t)e->nw + 1, sizeof *skip);
+    for (int i = 0; skip && i < e->nw; i++)
+        skip[e->w[i].rank] = e->w[i].gone;
+    int gone = stop_all(e->comm, "the sweep is over", 10, skip);
+    for (int i = 0; skip && i < e->nw; i++)
+        gone += e->w[i].gone;
+    free(skip);
     /* results of tasks still running when the master gives up are drained and dropped, so
      * no worker blocks in MPI_Send before it sees STOP */
     hs_error err;
@@ -173,6 +227,7 @@ void hs_mpi_executor_destroy(hs_mpi_executor *e)
     hs_buf_free(&e->buf);
     free(e->w);
     free(e);
+    return gone;
 }
 
 static int m_nslots(void *ctx)
@@ -293,6 +348,9 @@ static int m_lost(void *ctx, int slot, char *why, size_t cap)
     if (f && state != 'Z' && state != 'X')
         return 0;
     snprintf(why, cap, "worker rank %d (pid %d) on host %s died", h->rank, (int)h->pid, h->host);
+    e->w[slot].busy = false;
+    e->w[slot].excluded = true;
+    e->w[slot].gone = true;
     return 1;
 }
 

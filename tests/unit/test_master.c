@@ -366,6 +366,10 @@ static void put_record(const hs_grid *g, size_t run, int attempt, int status, co
     snprintf(r.failure_class, sizeof r.failure_class, "%s", fc);
     snprintf(r.message, sizeof r.message, "%s", status == HS_OK ? "" : "exit status 3");
     r.exit_code = status == HS_OK ? 0 : 3;
+    if (status == HS_CRASHED) {
+        r.exit_code = -1;
+        r.term_signal = SIGKILL;
+    }
     r.wall_s = 12.5;
     r.started = 1796584604.25;
     snprintf(r.host, sizeof r.host, "node-%zu", run);
@@ -405,6 +409,8 @@ static void test_recovery(void **state)
     put_record(g, 1, 1, HS_FAILED, "nonzero_exit");     /* retryable: runs again */
     put_record(g, 2, 1, HS_FAILED, "missing_program");  /* final */
     put_record(g, 3, 1, HS_INTERRUPTED, "interrupted"); /* not finished: runs again */
+    /* SIGKILLed: the OOM killer, or the job's teardown; nobody can tell now: runs again */
+    put_record(g, 4, 1, HS_CRASHED, "killed");
     struct fake f = { .nslots = 2 };
     assert_int_equal(hs_master_run(g, &o, &fake_ops, &f, &sum, &err), 0);
     assert_int_equal(sum.recovered, 3);
