@@ -1281,13 +1281,16 @@ static int expand(hs_grid *g, const struct rule *includes, size_t nincludes, hs_
             hs_run_canonical_json(g, &g->runs[other], &ca);
             hs_run_canonical_json(g, run, &cb);
             int same = strcmp(hs_buf_str(&ca), hs_buf_str(&cb)) == 0;
+            int differ = strcmp(hs_buf_str(&a), hs_buf_str(&b)) != 0;
+            hs_shorten(&a, HS_SHORT_CELL_COLS, NULL);
+            hs_shorten(&b, HS_SHORT_CELL_COLS, NULL);
             int line = run->line ? run->line : g->runs[other].line;
             if (same)
                 gerr(g, line, err,
                      "runs %ld and %zu have the same parameters (%s)%s; every cell must be "
                      "distinct",
                      other, i, hs_buf_str(&b),
-                     strcmp(hs_buf_str(&a), hs_buf_str(&b)) ? " once defaults are left out" : "");
+                     differ ? " once defaults are left out" : "");
             else
                 gerr(g, line, err, "runs %ld (%s) and %zu (%s) hash to the same id %s", other,
                      hs_buf_str(&a), i, hs_buf_str(&b), run->id);
@@ -1413,6 +1416,7 @@ static int check_placeholder(const char *name, enum hs_tmpl_kind kind, void *arg
         if (!hs_run_get(&g->runs[r], name)) {
             hs_buf d = { 0 };
             hs_run_describe(g, &g->runs[r], &d);
+            hs_shorten(&d, HS_SHORT_CELL_COLS, NULL);
             hs_err(err,
                    "{%s} is not set for run %zu (%s); write {%s?} to leave the element out "
                    "for runs without it",

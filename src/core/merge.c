@@ -446,6 +446,7 @@ int hs_store_merge(const char *const *shards, size_t n, const char *out, const h
             if (rep && listed < 20) {
                 hs_buf desc = { 0 };
                 hs_run_describe(g, hs_grid_run(g, c), &desc);
+                hs_shorten(&desc, HS_SHORT_CELL_COLS, NULL);
                 fprintf(rep, "not committed by any shard: run %s (index %zu; %s)%s\n",
                         hs_grid_run(g, c)->id, c, hs_buf_str(&desc),
                         st == HS_PENDING ? "" : " -- last seen interrupted or running");

@@ -467,6 +467,7 @@ static void summary(struct master *m)
             struct failure *f = &m->failures[i];
             hs_buf_reset(&d);
             hs_run_describe(m->g, hs_grid_run(m->g, f->run), &d);
+            hs_shorten(&d, HS_SHORT_CELL_COLS, "full values: hypersweep export");
             fprintf(out, "  %s  %s (%s)  %s\n    %s\n", f->run_id, hs_status_name(f->status),
                     f->fclass, hs_buf_str(&d), f->message);
             if (f->tail[0]) {

@@ -529,6 +529,9 @@ static int spawn_supervised(hs_runner *r, char *const *argv, char **env, int out
     if (rc != 0) {
         close(st[0]);
         r->pid = -1;
+        /* only these say the supervisor itself is missing or unusable */
+        if (rc != ENOENT && rc != EACCES && rc != ENOEXEC && rc != EPERM)
+            *what = "command";
         return rc;
     }
     /* the supervisor answers as soon as the command executes (or failed to) */
@@ -694,6 +697,13 @@ hs_runner *hs_runner_start(const hs_task *task, const hs_runner_ctx *ctx, hs_err
         if (rc == EACCES || rc == EPERM)
             return failed_start(r, HS_FAILED, "permission", "cannot run %s: %s", argv[0],
                                 strerror(rc));
+        if (rc == E2BIG)
+            return failed_start(r, HS_FAILED, "bad_task",
+                                "cannot run %s: %s (Linux takes at most 128 KiB per argument or "
+                                "environment string, and each parameter is both "
+                                "HYPERSWEEP_P_<NAME> and part of HYPERSWEEP_PARAMS): pass a "
+                                "long value in a file (run.files)",
+                                argv[0], strerror(rc));
         return failed_start(r, HS_FAILED, "spawn", "cannot run %s: %s", argv[0], strerror(rc));
     }
     hs_attempt_marker mk = { .attempt = t->attempt, .pid = r->pid, .pgid = r->pid,
