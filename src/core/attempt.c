@@ -212,9 +212,9 @@ void hs_attempt_rotate(const char *run_dir, int previous_attempt)
     rename(from, to);
 }
 
-/* ---- running.json ------------------------------------------------------------------- */
+/* ---- the marker in attempt.lock ---------------------------------------------------- */
 
-int hs_attempt_mark_running(const char *run_dir, const hs_attempt_marker *m, hs_error *err)
+int hs_attempt_mark_running(int lock_fd, const hs_attempt_marker *m, hs_error *err)
 {
     hs_buf b = { 0 };
     char num[32];
@@ -228,9 +228,9 @@ int hs_attempt_mark_running(const char *run_dir, const hs_attempt_marker *m, hs_
         hs_buf_free(&b);
         return hs_err(err, "out of memory");
     }
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/running.json", run_dir);
-    rc = hs_write_file_atomic(path, b.data, b.len, err);
+    rc = 0;
+    if (ftruncate(lock_fd, 0) < 0 || pwrite(lock_fd, b.data, b.len, 0) != (ssize_t)b.len)
+        rc = hs_err_errno(err, "cannot write the attempt's marker");
     hs_buf_free(&b);
     return rc;
 }
@@ -238,23 +238,33 @@ int hs_attempt_mark_running(const char *run_dir, const hs_attempt_marker *m, hs_
 int hs_attempt_read_marker(const char *run_dir, hs_attempt_marker *m, hs_error *err)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/running.json", run_dir);
+    snprintf(path, sizeof path, "%s/attempt.lock", run_dir);
     memset(m, 0, sizeof *m);
+    char *text;
+    size_t len;
     if (access(path, F_OK) != 0)
         return errno == ENOENT ? 0 : hs_err_errno(err, "cannot read %s", path);
-    json_object *doc;
-    if (hs_json_read_file(path, (size_t)64 << 20, &doc, err) < 0)
+    if (hs_read_file(path, 1 << 16, &text, &len, err) < 0)
+        return -1;
+    if (len == 0) {
+        free(text);
+        return 0;
+    }
+    json_object *doc = NULL;
+    int rc = hs_json_parse(text, len, path, &doc, err);
+    free(text);
+    if (rc < 0)
         return -1;
     const char *bad = NULL;
     int32_t attempt = 0;
     double pid = 0, pgid = 0;
-    int rc = get_str(doc, "run_id", m->run_id, sizeof m->run_id, &bad) < 0 ||
-                     get_int(doc, "attempt", &attempt, &bad) < 0 ||
-                     get_str(doc, "host", m->host, sizeof m->host, &bad) < 0 ||
-                     get_num(doc, "pid", &pid, &bad) < 0 || get_num(doc, "pgid", &pgid, &bad) < 0 ||
-                     get_num(doc, "started", &m->started, &bad) < 0
-                 ? -1
-                 : 1;
+    rc = get_str(doc, "run_id", m->run_id, sizeof m->run_id, &bad) < 0 ||
+                 get_int(doc, "attempt", &attempt, &bad) < 0 ||
+                 get_str(doc, "host", m->host, sizeof m->host, &bad) < 0 ||
+                 get_num(doc, "pid", &pid, &bad) < 0 || get_num(doc, "pgid", &pgid, &bad) < 0 ||
+                 get_num(doc, "started", &m->started, &bad) < 0
+             ? -1
+             : 1;
     json_object_put(doc);
     if (rc < 0)
         return hs_err(err, "%s: \"%s\" missing or of the wrong type", path, bad);
@@ -264,19 +274,19 @@ int hs_attempt_read_marker(const char *run_dir, hs_attempt_marker *m, hs_error *
     return 1;
 }
 
-void hs_attempt_clear_marker(const char *run_dir)
+void hs_attempt_clear_marker(int lock_fd)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/running.json", run_dir);
-    unlink(path);
+    if (lock_fd >= 0 && ftruncate(lock_fd, 0) < 0) {
+        /* a stale marker names a dead process: it is read only when the lock is held */
+    }
 }
 
-/* ---- .lock -------------------------------------------------------------------------- */
+/* ---- attempt.lock -------------------------------------------------------------------- */
 
 int hs_attempt_lock(const char *run_dir, bool *busy, hs_error *err)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/.lock", run_dir);
+    snprintf(path, sizeof path, "%s/attempt.lock", run_dir);
     *busy = false;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)

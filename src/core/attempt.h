@@ -7,10 +7,12 @@
  *                            master that dies before committing it can recover it on resume,
  *                            and `hypersweep rebuild` can recreate a lost store from these.
  *   RUN_DIR/attempt.N.json   the record of attempt N once attempt N+1 starts.
- *   RUN_DIR/running.json     an attempt in progress: run id, attempt, host, the pid of its
- *                            supervisor (which leads the run's process group), start time.
- *   RUN_DIR/.lock            held (flock) by an attempt for as long as it runs: two attempts
- *                            never write one run directory at the same time.
+ *   RUN_DIR/attempt.lock     held (flock) by an attempt for as long as it runs, so that two
+ *                            attempts never write one run directory at the same time; while
+ *                            held it says which attempt (run id, attempt, host, the pid of
+ *                            its supervisor, which leads the run's process group, and start
+ *                            time, as JSON), and it is empty otherwise. One file for both: a
+ *                            new file per run costs more than the run on some file systems.
  *   SWEEP_DIR/sweep.json     which sweep the directory belongs to ({"sweep": NAME, ...}).
  *
  * Numbers are written so that they read back bit for bit (shortest round-trip digits; NaN
@@ -48,12 +50,15 @@ typedef struct hs_attempt_marker {
     double started;
 } hs_attempt_marker;
 
-int hs_attempt_mark_running(const char *run_dir, const hs_attempt_marker *m, hs_error *err);
-/* 1 and *m filled when RUN_DIR/running.json exists and reads, 0 when absent, -1 on error. */
+/* Write the marker into the held lock (from hs_attempt_lock). */
+int hs_attempt_mark_running(int lock_fd, const hs_attempt_marker *m, hs_error *err);
+/* 1 and *m filled when RUN_DIR/attempt.lock holds a marker, 0 when it is absent or empty, -1
+ * when it cannot be read. */
 int hs_attempt_read_marker(const char *run_dir, hs_attempt_marker *m, hs_error *err);
-void hs_attempt_clear_marker(const char *run_dir);
+/* Empty the held lock's marker, before letting go of it. */
+void hs_attempt_clear_marker(int lock_fd);
 
-/* Take RUN_DIR/.lock without waiting. Returns the locked descriptor (O_CLOEXEC), -1 with
+/* Take RUN_DIR/attempt.lock without waiting. Returns the locked descriptor (O_CLOEXEC), -1 with
  * *busy set when another attempt holds it, -1 with err filled on any other error. */
 int hs_attempt_lock(const char *run_dir, bool *busy, hs_error *err);
 /* Wait at most `timeout` seconds for the lock (after its holder was killed). */

@@ -48,7 +48,7 @@ struct hs_runner {
     hs_runner_ctx ctx;
     pid_t pid;     /* the supervisor: leader of the run's process group */
     pid_t cmd_pid; /* the command itself, under the supervisor */
-    int lock_fd;   /* RUN_DIR/.lock, held for the whole attempt */
+    int lock_fd;   /* RUN_DIR/attempt.lock, held for the whole attempt */
     bool foreign;  /* another attempt holds the run directory: touch nothing in it */
     int out_fd, err_fd;
     int pid_fd;  /* readable when the child exits (Linux pidfd), or -1 */
@@ -424,7 +424,7 @@ static int supervisor_path(const hs_runner_ctx *ctx, char *out, size_t cap)
     return -1;
 }
 
-/* Another attempt holds RUN_DIR/.lock. On this host it is an orphan of a master or worker
+/* Another attempt holds RUN_DIR/attempt.lock. On this host it is an orphan of a master or worker
  * that died (its supervisor should have killed it; this is the backstop): kill its process
  * group and take the lock. On another host it cannot be killed from here: report it. Returns
  * the lock, or -1 with *why filled. */
@@ -452,9 +452,9 @@ static int take_over(hs_runner *r, char *why, size_t cap)
     int fd = hs_attempt_lock_wait(t->run_dir, 10.0, &e);
     if (fd < 0)
         snprintf(why, cap,
-                 "another attempt of this run holds %s/.lock%s and did not let go within 10 s; "
-                 "not started",
-                 t->run_dir, known == 1 ? "" : " (it left no running.json saying where it runs)");
+                 "another attempt of this run holds %s/attempt.lock%s and did not let go within "
+                 "10 s; not started",
+                 t->run_dir, known == 1 ? "" : " (it says nothing of where it runs)");
     return fd;
 }
 
@@ -711,7 +711,7 @@ hs_runner *hs_runner_start(const hs_task *task, const hs_runner_ctx *ctx, hs_err
     snprintf(mk.run_id, sizeof mk.run_id, "%s", t->run_id);
     snprintf(mk.host, sizeof mk.host, "%s", ctx->host ? ctx->host : "");
     hs_error merr;
-    if (hs_attempt_mark_running(t->run_dir, &mk, &merr) < 0)
+    if (r->lock_fd >= 0 && hs_attempt_mark_running(r->lock_fd, &mk, &merr) < 0)
         hs_log_warn("run %s: %s", t->run_id, merr.text);
     r->out_fd = out_pipe[0];
     r->err_fd = err_pipe[0];
@@ -1027,7 +1027,7 @@ int hs_runner_finish(hs_runner *r, hs_result *res, hs_error *err)
         hs_error aerr;
         if (hs_attempt_write(t->run_dir, res, t->params_json, &aerr) < 0)
             hs_log_warn("run %s: %s", t->run_id, aerr.text);
-        hs_attempt_clear_marker(t->run_dir);
+        hs_attempt_clear_marker(r->lock_fd);
     }
     if (r->lock_fd >= 0)
         close(r->lock_fd);

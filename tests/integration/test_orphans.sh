@@ -118,12 +118,12 @@ id=$("$HS" expand quick.cfg --format json | $PY -c 'import json,sys; print(json.
 rd=sweeps/quick/runs/$id
 mkdir -p "$rd"
 # an orphan of an earlier attempt on this host: holds the lock, says where it runs
-setsid flock "$rd/.lock" sleep 300 >/dev/null 2>&1 &
+setsid flock "$rd/attempt.lock" sleep 300 >/dev/null 2>&1 &
 holder=$!
 trap 'kill -KILL -- -$holder 2>/dev/null || true; cleanup' EXIT
 for ((i = 0; i < 100; i++)); do pgrep -f "sleep 300" >/dev/null && break; sleep 0.05; done
 printf '{"run_id": "%s", "attempt": 1, "host": "%s", "pid": %d, "pgid": %d, "started": %s}\n' \
-    "$id" "$(hostname)" "$holder" "$holder" "$(date +%s)" > "$rd/running.json"
+    "$id" "$(hostname)" "$holder" "$holder" "$(date +%s)" > "$rd/attempt.lock"
 expect_exit 0 "$HS" run quick.cfg --progress none
 kill -0 "$holder" 2>/dev/null && fail "the orphaned attempt on this host was not killed"
 grep -q "still running here" last.err || fail "no word of the killed orphan: $(cat last.err)"
@@ -132,12 +132,12 @@ note "an orphaned attempt on this host was killed, then the run ran"
 # one on another host: reported, the run not started, the directory untouched
 rm -rf sweeps
 mkdir -p "$rd"
-setsid flock "$rd/.lock" sleep 300 >/dev/null 2>&1 &
+setsid flock "$rd/attempt.lock" sleep 300 >/dev/null 2>&1 &
 holder=$!
 trap 'kill -KILL -- -$holder 2>/dev/null || true; cleanup' EXIT
 for ((i = 0; i < 100; i++)); do pgrep -f "sleep 300" >/dev/null && break; sleep 0.05; done
 printf '{"run_id": "%s", "attempt": 1, "host": "gpu-node-17", "pid": 4242, "pgid": 4242, "started": %s}\n' \
-    "$id" "$(date +%s)" > "$rd/running.json"
+    "$id" "$(date +%s)" > "$rd/attempt.lock"
 echo "the other attempt's log" > "$rd/stderr.log"
 expect_exit 1 "$HS" run quick.cfg --progress none
 grep -q "gpu-node-17" last.out || fail "the summary does not name the other host: $(cat last.out)"

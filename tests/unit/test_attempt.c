@@ -177,8 +177,13 @@ static void test_marker_and_lock(void **state)
     hs_attempt_marker m = { .attempt = 2, .pid = 4242, .pgid = 4242, .started = 1796584604.5 };
     snprintf(m.run_id, sizeof m.run_id, "0123456789abcdef");
     snprintf(m.host, sizeof m.host, "node \"7\"");
-    assert_int_equal(hs_attempt_mark_running(dir, &m, &err), 0);
+    bool busy = true;
+    int fd = hs_attempt_lock(dir, &busy, &err);
+    assert_true(fd >= 0);
+    assert_false(busy);
     hs_attempt_marker back;
+    assert_int_equal(hs_attempt_read_marker(dir, &back, &err), 0);
+    assert_int_equal(hs_attempt_mark_running(fd, &m, &err), 0);
     assert_int_equal(hs_attempt_read_marker(dir, &back, &err), 1);
     assert_string_equal(back.run_id, m.run_id);
     assert_string_equal(back.host, m.host);
@@ -186,13 +191,8 @@ static void test_marker_and_lock(void **state)
     assert_int_equal(back.pid, 4242);
     assert_int_equal(back.pgid, 4242);
     same_double(back.started, m.started);
-    hs_attempt_clear_marker(dir);
+    hs_attempt_clear_marker(fd);
     assert_int_equal(hs_attempt_read_marker(dir, &back, &err), 0);
-
-    bool busy = true;
-    int fd = hs_attempt_lock(dir, &busy, &err);
-    assert_true(fd >= 0);
-    assert_false(busy);
     /* a second attempt (another open file description) finds it held */
     int fd2 = hs_attempt_lock(dir, &busy, &err);
     assert_int_equal(fd2, -1);
