@@ -18,6 +18,15 @@ SH
 
 left() { { pgrep -f "$T/long.sh" || true; } | wc -l; }
 
+held() { # wait until the lock file is held by another process
+    local i
+    for ((i = 0; i < 2400; i++)); do
+        flock -n "$1" true 2>/dev/null || return 0
+        sleep 0.05
+    done
+    fail "nothing took $1"
+}
+
 kill_and_count() { # kill_and_count NAME LAUNCHER...: start, SIGKILL the group, check
     local name=$1; shift
     mkdir -p "$name/markers"
@@ -121,7 +130,7 @@ mkdir -p "$rd"
 setsid flock "$rd/attempt.lock" sleep 300 >/dev/null 2>&1 &
 holder=$!
 trap 'kill -KILL -- -$holder 2>/dev/null || true; cleanup' EXIT
-for ((i = 0; i < 100; i++)); do pgrep -f "sleep 300" >/dev/null && break; sleep 0.05; done
+held "$rd/attempt.lock"
 printf '{"run_id": "%s", "attempt": 1, "host": "%s", "pid": %d, "pgid": %d, "started": %s}\n' \
     "$id" "$(hostname)" "$holder" "$holder" "$(date +%s)" > "$rd/attempt.lock"
 expect_exit 0 "$HS" run quick.cfg --progress none
@@ -135,7 +144,7 @@ mkdir -p "$rd"
 setsid flock "$rd/attempt.lock" sleep 300 >/dev/null 2>&1 &
 holder=$!
 trap 'kill -KILL -- -$holder 2>/dev/null || true; cleanup' EXIT
-for ((i = 0; i < 100; i++)); do pgrep -f "sleep 300" >/dev/null && break; sleep 0.05; done
+held "$rd/attempt.lock"
 printf '{"run_id": "%s", "attempt": 1, "host": "gpu-node-17", "pid": 4242, "pgid": 4242, "started": %s}\n' \
     "$id" "$(date +%s)" > "$rd/attempt.lock"
 echo "the other attempt's log" > "$rd/stderr.log"

@@ -60,7 +60,7 @@ total_kills=0 total_cells=0 total_recovered=0
 for ((s = 1; s <= SWEEPS; s++)); do
     D=$T/s$s
     mkdir -p "$D/markers"
-    ncells=$((12 + RANDOM % 6))
+    ncells=$((18 + RANDOM % 6))
     xs=$(seq -s, 1 "$ncells")
     secs=$(printf '0.%02d' $((5 + RANDOM % 11)))
     cat > "$D/grid.cfg" <<CFG
@@ -85,8 +85,9 @@ CFG
                                  fail "sweep $s: the final resume exited $rc"; }
             break
         fi
-        # the moment: 0 just after a run finishes, 1 shortly after a run starts, 2 soon after
-        # the launch
+        # the moment: 0 just after a run finishes, 1 shortly after a run starts, 2 after the
+        # launch's first, second or third execution started (so never after its end: a
+        # launch runs at most the runs in flight and the 3 it started before the kill)
         kind=$(( (kills + s) % 3 ))
         case $kind in
         0) for ((i = 0; i < 600; i++)); do
@@ -100,8 +101,14 @@ CFG
                kill -0 "$pid" 2>/dev/null || break
                sleep 0.01
            done
-           sleep "0.$((RANDOM % 30))" ;;
-        2) sleep "0.$((RANDOM % 10))" ;; # often while it starts, opens or recovers
+           sleep "$(printf '0.%02d' $((RANDOM % 30)))" ;;
+        2) starts=$(count_starts "$D")
+           nth=$((1 + RANDOM % 3))
+           for ((i = 0; i < 6000; i++)); do
+               (( $(count_starts "$D") >= starts + nth )) && break
+               kill -0 "$pid" 2>/dev/null || break
+               sleep 0.005
+           done ;;
         esac
         if ! kill -KILL -- "-$pid" 2>/dev/null; then
             # it ended before the moment came: a complete sweep needs no more kills
