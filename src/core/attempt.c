@@ -38,8 +38,8 @@ int hs_attempt_write(const char *run_dir, const hs_result *res, const char *para
     hs_buf b = { 0 };
     hs_buf_puts(&b, "{\n  \"run_id\": ");
     hs_buf_put_json_string(&b, res->run_id);
-    hs_buf_printf(&b, ",\n  \"index\": %llu,\n  \"attempt\": %d",
-                  (unsigned long long)res->index, res->attempt);
+    hs_buf_printf(&b, ",\n  \"index\": %llu,\n  \"attempt\": %d", (unsigned long long)res->index,
+                  res->attempt);
     put_str(&b, "status", hs_status_name(res->status));
     put_str(&b, "failure_class", res->failure_class);
     put_str(&b, "message", res->message);
@@ -222,8 +222,8 @@ int hs_attempt_mark_running(int lock_fd, const hs_attempt_marker *m, hs_error *e
     hs_buf_put_json_string(&b, m->run_id);
     hs_buf_printf(&b, ", \"attempt\": %d, \"host\": ", m->attempt);
     hs_buf_put_json_string(&b, m->host);
-    int rc = hs_buf_printf(&b, ", \"pid\": %ld, \"pgid\": %ld, \"started\": %s}\n", m->pid,
-                           m->pgid, hs_double_repr(m->started, num));
+    int rc = hs_buf_printf(&b, ", \"pid\": %ld, \"pgid\": %ld, \"started\": %s}\n", m->pid, m->pgid,
+                           hs_double_repr(m->started, num));
     if (rc < 0) {
         hs_buf_free(&b);
         return hs_err(err, "out of memory");

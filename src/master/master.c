@@ -545,6 +545,19 @@ static int resolve_only(const hs_grid *g, const hs_master_opts *o, bool *sel, hs
     return 0;
 }
 
+/* The store's options for this sweep (shard is the caller's buffer for "i/n"). */
+static hs_store_opts store_opts(const hs_master_opts *o, bool swmr, char shard[32])
+{
+    hs_store_opts so = { .swmr = swmr, .fsync = o->fsync, .sweep_dir = o->sweep_dir };
+    if (o->shard_count > 0) {
+        snprintf(shard, 32, "%d/%d", o->shard_index, o->shard_count);
+        so.shard = shard;
+        so.shard_index = o->shard_index;
+        so.shard_count = o->shard_count;
+    }
+    return so;
+}
+
 static bool scoped(const hs_master_opts *o, size_t index)
 {
     return o->shard_count <= 0 || (int)(index % (size_t)o->shard_count) == o->shard_index;
@@ -583,14 +596,8 @@ int hs_master_run(const hs_grid *g, const hs_master_opts *o, const hs_executor_o
         m.progress = isatty(2) ? HS_PROGRESS_TTY : HS_PROGRESS_LOG;
     m.last_progress = m.progress == HS_PROGRESS_LOG ? m.t0 : 0; /* a first log line after 30 s */
 
-    hs_store_opts so = { .swmr = o->swmr, .fsync = o->fsync, .sweep_dir = o->sweep_dir };
     char shard[32];
-    if (o->shard_count > 0) {
-        snprintf(shard, sizeof shard, "%d/%d", o->shard_index, o->shard_count);
-        so.shard = shard;
-        so.shard_index = o->shard_index;
-        so.shard_count = o->shard_count;
-    }
+    hs_store_opts so = store_opts(o, o->swmr, shard);
     if (hs_sweep_dir_claim(o->sweep_dir, hs_grid_name(g), err) < 0)
         goto out;
     hs_store_open_info info;
@@ -926,14 +933,8 @@ int hs_master_rebuild(const hs_grid *g, const hs_master_opts *o, bool force,
     }
     if (hs_sweep_dir_claim(o->sweep_dir, hs_grid_name(g), err) < 0)
         goto out;
-    hs_store_opts so = { .swmr = false, .fsync = o->fsync, .sweep_dir = o->sweep_dir };
     char shard[32];
-    if (o->shard_count > 0) {
-        snprintf(shard, sizeof shard, "%d/%d", o->shard_index, o->shard_count);
-        so.shard = shard;
-        so.shard_index = o->shard_index;
-        so.shard_count = o->shard_count;
-    }
+    hs_store_opts so = store_opts(o, false, shard);
     hs_store_open_info info;
     m.store = hs_store_open(o->store_path, g, &so, &info, err);
     if (!m.store) {

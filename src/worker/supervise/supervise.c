@@ -36,7 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const int forwarded_ignored[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+static const int forwarded_ignored[] = { SIGTERM, SIGINT,  SIGHUP,  SIGQUIT, SIGUSR1, SIGUSR2,
                                          SIGPIPE, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU };
 
 static void on_parent_death(int sig)
